@@ -1,0 +1,52 @@
+# make build  - build the charm offline into ./build/duplicity (test stand-in for layer:basic)
+# make charm  - build against the real layer:basic from the layer index (needs the internet)
+# make test   - install what the tests need (root), then run every test
+# make lint   - ruff
+# make bench  - benchmarks (not tests): prints a table, writes bench-results/*.json
+
+PYTHON ?= python3
+VENV ?= $(CURDIR)/.venv
+BUILD_DIR ?= $(CURDIR)/build
+PYTEST_ARGS ?=
+export CHARM_INTERFACES_DIR := $(CURDIR)/interfaces
+
+.PHONY: build charm test unit e2e lint bench setup system clean
+
+$(VENV)/.done: tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r tests/requirements.txt
+	$(VENV)/bin/python tests/setup/debian_shim.py $(VENV)
+	touch $@
+
+build: $(VENV)/.done
+	rm -rf $(BUILD_DIR)/duplicity
+	CHARM_LAYERS_DIR=$(CURDIR)/tests/layers $(VENV)/bin/charm-build . -o $(BUILD_DIR) --no-local-layers -R 2>&1 | grep -v "^proof:" || true
+	test -x $(BUILD_DIR)/duplicity/hooks/install
+	@echo "built $(BUILD_DIR)/duplicity"
+
+charm: $(VENV)/.done
+	rm -rf $(BUILD_DIR)/duplicity
+	env -u CHARM_LAYERS_DIR $(VENV)/bin/charm-build . -o $(BUILD_DIR)
+	test -x $(BUILD_DIR)/duplicity/hooks/install
+
+system:
+	bash tests/setup/install-system.sh
+	bash tests/setup/install-duplicity-versions.sh
+
+setup: system $(VENV)/.done
+
+unit: $(VENV)/.done
+	$(VENV)/bin/pytest -q unit_tests $(PYTEST_ARGS)
+
+test: setup lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider unit_tests tests $(PYTEST_ARGS)
+
+lint: $(VENV)/.done
+	$(VENV)/bin/ruff check lib reactive actions interfaces files/check_duplicity_backup unit_tests tests
+
+bench: setup
+	$(VENV)/bin/python tests/bench/run.py
+
+clean:
+	rm -rf $(BUILD_DIR) $(VENV) tests/.work

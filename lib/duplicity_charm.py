@@ -1,0 +1,465 @@
+"""Hook-side work of the duplicity charm: packages, files, schedules, status.
+
+Handlers in reactive/duplicity.py call these functions with explicit inputs. File writes
+are atomic (``.new`` written with its final mode, compared, renamed) and happen only when
+the content changed.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+
+from charmhelpers.core import hookenv, templating
+from charmhelpers import fetch
+
+import duplicity_config
+import duplicity_helper
+from duplicity_paths import UnitPaths
+
+BASE_PACKAGES = ["duplicity", "gnupg"]
+BACKEND_PACKAGES = {
+    "file": [],
+    "sftp": ["python3-paramiko"],
+    "scp": ["python3-paramiko"],
+    "rsync": ["rsync", "openssh-client"],
+    "ftp": ["lftp"],
+    "ftps": ["lftp", "ca-certificates"],
+    "s3": ["python3-boto3"],
+    "azure": ["python3-azure-storage"],
+}
+UPSTREAM_CRON_GLOB = re.compile(r"^periodic_")
+UPSTREAM_ERROR_FILES = ("/var/log/duplicity/backup_error", "/var/log/duplicity/deletion_error")
+PROXY_KEYS = (("JUJU_CHARM_HTTP_PROXY", "http_proxy"), ("JUJU_CHARM_HTTPS_PROXY", "https_proxy"),
+              ("JUJU_CHARM_NO_PROXY", "no_proxy"))
+
+
+def unit_paths():
+    return UnitPaths.for_unit(hookenv.local_unit())
+
+
+# ---------------------------------------------------------------- files
+
+def write_atomic(path, content, mode=0o600):
+    """Write bytes or str to path atomically with mode; return True if it changed."""
+    if isinstance(content, str):
+        content = content.encode()
+    try:
+        with open(path, "rb") as f:
+            if f.read() == content and (os.stat(path).st_mode & 0o777) == mode:
+                return False
+    except OSError:
+        pass
+    tmp = path + ".new"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, content)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    return True
+
+
+def remove(path):
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def ensure_dirs(paths):
+    for path, mode in ((os.path.dirname(paths.state_dir), 0o755), (paths.state_dir, 0o700),
+                       (paths.secrets_dir, 0o700), (paths.restore_dir, 0o700),
+                       (os.path.dirname(paths.cache_dir), 0o755), (paths.cache_dir, 0o700),
+                       (paths.archive_dir, 0o700), (paths.temp_dir, 0o700),
+                       (paths.status_dir, 0o755), (paths.log_dir, 0o755)):
+        os.makedirs(path, mode=mode, exist_ok=True)
+        os.chmod(path, mode)
+    if not os.path.exists(paths.log_file):
+        os.close(os.open(paths.log_file, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+# ---------------------------------------------------------------- packages
+
+def packages_for(config):
+    return BASE_PACKAGES + BACKEND_PACKAGES.get(config.get("backend"), [])
+
+
+def install_packages(config):
+    """Configure install_sources and install what the backend needs; return problems."""
+    try:
+        if (config.get("install_sources") or "").strip():
+            fetch.configure_sources(update=True)
+        missing = fetch.filter_installed_packages(packages_for(config))
+        if missing:
+            hookenv.log("installing {}".format(" ".join(missing)))
+            fetch.apt_install(missing, fatal=True)
+    except Exception as err:  # apt or add-apt-repository: report, never fail the hook
+        hookenv.log("package installation failed: {}".format(err), hookenv.ERROR)
+        return ["installing {} failed (check install_sources/install_keys): {}".format(
+            " ".join(packages_for(config)), type(err).__name__)]
+    return []
+
+
+def detect_duplicity():
+    """(absolute path, version tuple) of the duplicity on PATH."""
+    path = shutil.which("duplicity")
+    if not path:
+        raise ValueError("duplicity is not installed")
+    out = subprocess.run([path, "--version"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120)
+    return path, duplicity_helper.parse_version(out.stdout.decode(errors="replace"))
+
+
+# ---------------------------------------------------------------- secrets
+
+def write_secret_files(config, paths):
+    """SSH key, known_hosts and CA file; remove those the config no longer needs."""
+    ensure_dirs(paths)
+    os.makedirs(paths.ssh_dir, mode=0o700, exist_ok=True)
+    wanted = {}
+    for secret in duplicity_helper.secret_files(config, paths):
+        wanted[secret.path] = secret
+    changed = False
+    for path in (paths.ssh_key, paths.known_hosts, paths.ca_file):
+        if path in wanted:
+            changed |= write_atomic(path, wanted[path].content, wanted[path].mode)
+        else:
+            changed |= remove(path)
+    for path, secret in wanted.items():
+        if path not in (paths.ssh_key, paths.known_hosts, paths.ca_file):
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            changed |= write_atomic(path, secret.content, secret.mode)
+    return changed
+
+
+def import_public_key(config, paths):
+    """Import gpg_public_key into the unit's GnuPG home; return its fingerprint.
+
+    Raises ValueError with a message naming gpg_public_key when gpg cannot use it.
+    """
+    key = (config.get("gpg_public_key") or "").strip()
+    if not key:
+        remove(paths.gnupg_home)
+        return ""
+    os.makedirs(paths.gnupg_home, mode=0o700, exist_ok=True)
+    os.chmod(paths.gnupg_home, 0o700)
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": paths.gnupg_home,
+           "GNUPGHOME": paths.gnupg_home}
+    show = subprocess.run(["gpg", "--batch", "--with-colons", "--import-options", "show-only",
+                           "--import"], input=key.encode(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env)
+    fingerprints = [line.split(":")[9] for line in show.stdout.decode().splitlines()
+                    if line.startswith("fpr:")]
+    if show.returncode != 0 or not fingerprints:
+        raise ValueError("gpg_public_key could not be read by gpg: paste the whole output of "
+                         "gpg --armor --export KEYID")
+    if "sec:" in show.stdout.decode():
+        raise ValueError("gpg_public_key holds a private key: give the public key only")
+    imported = subprocess.run(["gpg", "--batch", "--import"], input=key.encode(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if imported.returncode != 0:
+        raise ValueError("gpg_public_key could not be imported by gpg")
+    return fingerprints[0]
+
+
+# ---------------------------------------------------------------- spec for the runner
+
+def public_config(config):
+    """The config without secret values (a secret key maps to whether it is set)."""
+    return {k: (bool(v) if k in duplicity_config.SECRET_KEYS else v)
+            for k, v in sorted(config.items())}
+
+
+def proxy_env():
+    env = {}
+    for juju_key, key in PROXY_KEYS:
+        value = os.environ.get(juju_key)
+        if value:
+            env[key] = value
+            env[key.upper()] = value
+    return env
+
+
+def render_runtime(config, paths, *, unit, duplicity, version, fingerprint, includes, excludes,
+                   hooks):
+    """Write spec.json (no secrets) and the secret environment file; True if either changed."""
+    ensure_dirs(paths)
+    ctx = duplicity_helper.Context(unit=unit, paths=paths, version=tuple(version),
+                                   duplicity=duplicity, encrypt_key=fingerprint,
+                                   includes=tuple(includes), excludes=tuple(excludes))
+    for note in duplicity_helper.notes(config, ctx):
+        hookenv.log(note)
+    secret_env = {k: v for k, v in duplicity_helper.build_env(config, ctx, {}).items()}
+    spec = {
+        "unit": unit,
+        "duplicity": duplicity,
+        "version": list(version),
+        "config": public_config(config),
+        "encrypt_key": fingerprint,
+        "includes": list(includes),
+        "excludes": list(excludes),
+        "hooks": hooks,
+        "proxy_env": proxy_env(),
+        "path_env": os.environ.get("PATH", ""),
+    }
+    changed = write_atomic(paths.env_file, json.dumps(secret_env, sort_keys=True), 0o600)
+    changed |= write_atomic(paths.spec_file, json.dumps(spec, indent=1, sort_keys=True), 0o600)
+    return changed
+
+
+# ---------------------------------------------------------------- schedules
+
+def _spread(unit):
+    return int(hashlib.sha256(unit.encode()).hexdigest(), 16)
+
+
+def cron_fields(frequency, unit, offset=0):
+    """5 cron fields for a frequency; named ones are spread deterministically per unit.
+
+    The unit name's SHA-256 picks the minute (hourly), minute and hour (daily), plus the
+    weekday (weekly) or day of month 1-28 (monthly). ``offset`` shifts the minute so the
+    retention run and the backup of one unit do not start together.
+    """
+    h = _spread(unit)
+    minute = (h + offset) % 60
+    hour = (h // 60) % 24
+    if frequency == "hourly":
+        return "{} * * * *".format(minute)
+    if frequency == "daily":
+        return "{} {} * * *".format(minute, hour)
+    if frequency == "weekly":
+        return "{} {} * * {}".format(minute, hour, (h // 1440) % 7)
+    if frequency == "monthly":
+        return "{} {} {} * *".format(minute, hour, (h // 10080) % 28 + 1)
+    return frequency
+
+
+def render_schedule(config, paths, charm_dir):
+    """Write the unit's cron file, or remove it when nothing is scheduled."""
+    entries = []
+    runner = os.path.join(charm_dir, "lib", "duplicity_runner.py")
+    if config.get("backup_frequency", "manual") != "manual":
+        entries.append({"when": cron_fields(config["backup_frequency"], paths.unit),
+                        "operation": "backup"})
+    if config.get("retention_period", "manual") != "manual":
+        entries.append({"when": cron_fields(config["deletion_frequency"], paths.unit, 30),
+                        "operation": "retention"})
+    if not entries:
+        return remove(paths.cron_file)
+    text = templating.render("duplicity.cron", None, {
+        "unit": paths.unit, "entries": entries, "runner": runner, "spec": paths.spec_file,
+        "log": paths.log_file}, templates_dir=os.path.join(charm_dir, "templates"))
+    changed = write_atomic(paths.cron_file, text, 0o644)
+    logrotate = templating.render("duplicity.logrotate", None, {"log": paths.log_file},
+                                  templates_dir=os.path.join(charm_dir, "templates"))
+    changed |= write_atomic(paths.logrotate_file, logrotate, 0o644)
+    return changed
+
+
+def remove_schedule(paths):
+    return remove(paths.cron_file)
+
+
+# ---------------------------------------------------------------- upgrade and removal
+
+def remove_upstream_leftovers():
+    """Remove what the deprecated upstream charm installed; True if it found any."""
+    found = False
+    if os.path.isdir("/etc/cron.d"):
+        for name in os.listdir("/etc/cron.d"):
+            if UPSTREAM_CRON_GLOB.match(name):
+                path = os.path.join("/etc/cron.d", name)
+                with open(path, errors="replace") as f:
+                    if "duplicity" in f.read() or "juju-run" in open(path).read():
+                        found |= remove(path)
+    for path in UPSTREAM_ERROR_FILES:
+        found |= remove(path)
+    return found
+
+
+def remove_unit_files(paths):
+    """stop/remove: schedules, secrets, caches, state (never the backups)."""
+    for path in (paths.cron_file, paths.logrotate_file, paths.state_dir, paths.cache_dir,
+                 paths.status_file):
+        remove(path)
+
+
+# ---------------------------------------------------------------- outcome and status
+
+def read_outcome(paths):
+    try:
+        with open(paths.status_file) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+# ---------------------------------------------------------------- handler entry points
+# Each takes the config explicitly and records its problems (for assess_status) in unitdata.
+
+GROUPS = ("backend", "ssh", "encryption", "schedule", "sources", "packages")
+KV_RESULTS = "duplicity.validation"
+KV_RUNTIME = "duplicity.runtime-problems"
+
+
+def _kv():
+    from charmhelpers.core import unitdata
+    return unitdata.kv()
+
+
+def set_runtime_problems(kind, problems):
+    current = dict(_kv().get(KV_RUNTIME) or {})
+    if problems:
+        current[kind] = list(problems)
+    else:
+        current.pop(kind, None)
+    _kv().set(KV_RUNTIME, current)
+
+
+def install(config):
+    ensure_dirs(unit_paths())
+    problems = install_packages(config)
+    set_runtime_problems("install", problems)
+    return not problems
+
+
+def upgrade_from_upstream():
+    if remove_upstream_leftovers():
+        hookenv.log("removed the upstream duplicity charm's cron files; the next backup is full")
+        paths = unit_paths()
+        ensure_dirs(paths)
+        write_atomic(os.path.join(paths.state_dir, "force-full"), "upstream charm replaced\n")
+
+
+def relation_spec(endpoint):
+    """(paths, problems, hooks) declared over the backup relation.
+
+    hooks maps each run-* kind to the script paths on this machine. A script that is missing
+    or not executable here is a problem now (the unit blocks), and fails the operation at run
+    time too.
+    """
+    if endpoint is None:
+        return [], [], {}
+    spec = endpoint.spec()
+    problems = list(spec.problems)
+    hooks = {}
+    for kind, entries in sorted(spec.hooks.items()):
+        hooks[kind] = [hook.path for hook in entries]
+        for hook in entries:
+            if not (os.path.isfile(hook.path) and os.access(hook.path, os.X_OK)):
+                problems.append("{}: {} script {} is not an executable file on this "
+                                "machine".format(hook.source, kind, hook.path))
+    return list(spec.paths), problems, hooks
+
+
+def log_relation_mappings(endpoint):
+    for mapping in endpoint.spec().mappings:
+        hookenv.log("{}: {} {} maps to {} on this machine".format(
+            mapping.source, mapping.key, mapping.declared, mapping.path))
+
+
+def evaluate(config, endpoint):
+    paths, problems, _ = relation_spec(endpoint)
+    results = duplicity_config.validate_all(config, paths, problems)
+    _kv().set(KV_RESULTS, results)
+    return results
+
+
+def write_ssh_material(config):
+    """Write the secret files the backend needs; True when SSH material is in place."""
+    write_secret_files(config, unit_paths())
+    return duplicity_config.ssh_needed(config)
+
+
+def remove_ssh_material():
+    paths = unit_paths()
+    for path in (paths.ssh_dir, paths.ca_file):
+        remove(path)
+
+
+def prepare_encryption(config):
+    paths = unit_paths()
+    try:
+        fingerprint = import_public_key(config, paths)
+    except ValueError as err:
+        set_runtime_problems("encryption", [str(err)])
+        return False
+    set_runtime_problems("encryption", [])
+    _kv().set("duplicity.fingerprint", fingerprint)
+    return True
+
+
+def configure(config, endpoint):
+    paths = unit_paths()
+    includes, _, hooks = relation_spec(endpoint)
+    includes = duplicity_config.backup_paths(config, includes)
+    excludes = duplicity_config.split_list(config.get("exclude_paths", ""))
+    try:
+        duplicity, version = detect_duplicity()
+    except (ValueError, OSError, subprocess.SubprocessError) as err:
+        set_runtime_problems("duplicity", ["cannot run duplicity: {}".format(err)])
+        return False
+    set_runtime_problems("duplicity", [])
+    if render_runtime(config, paths, unit=paths.unit, duplicity=duplicity, version=version,
+                      fingerprint=_kv().get("duplicity.fingerprint") or "",
+                      includes=includes, excludes=excludes, hooks=hooks):
+        hookenv.log("runner spec updated: duplicity {} at {}, {} paths".format(
+            ".".join(map(str, version)), duplicity, len(includes)))
+    return True
+
+
+def unconfigure():
+    paths = unit_paths()
+    remove_schedule(paths)
+    remove(paths.spec_file)
+    remove(paths.env_file)
+
+
+def render_schedule_for(config):
+    paths = unit_paths()
+    if render_schedule(config, paths, hookenv.charm_dir()):
+        hookenv.log("schedule updated: {}".format(paths.cron_file))
+
+
+def assess_status():
+    """The one place the unit's status is set, once per hook, at its end."""
+    paths = unit_paths()
+    results = _kv().get(KV_RESULTS) or {}
+    runtime = [p for ps in (_kv().get(KV_RUNTIME) or {}).values() for p in ps]
+    outcome = read_outcome(paths)
+    state, message = duplicity_config.status_message(
+        results, runtime, outcome.get("backup"), outcome.get("last-success"),
+        config=hookenv.config(), retention=outcome.get("retention"))
+    hookenv.status_set(state, message)
+
+
+def publish_outcome(endpoint):
+    backup = read_outcome(unit_paths()).get("backup")
+    if backup and endpoint is not None:
+        endpoint.publish_status(backup.get("end") or backup.get("time"),
+                                "ok" if backup.get("status") == "ok" else "failed",
+                                backup.get("type", ""))
+
+
+def update_nrpe_checks(config):
+    """NRPE checks while related to nrpe-external-master; removed otherwise."""
+    import duplicity_nrpe
+    duplicity_nrpe.update(config, unit_paths())
+
+
+def stop():
+    paths = unit_paths()
+    remove_unit_files(paths)
+    try:
+        import duplicity_nrpe
+        duplicity_nrpe.remove(paths)
+    except ImportError:
+        pass

@@ -1,0 +1,45 @@
+"""NRPE checks through charmhelpers' nrpe support, while related to nrpe-external-master."""
+
+import os
+import shutil
+
+from charmhelpers.contrib.charmsupport import nrpe
+from charmhelpers.core import hookenv
+from charms.reactive.helpers import data_changed
+
+import duplicity_config
+
+PLUGIN = "check_duplicity_backup"
+PLUGIN_DIR = "/usr/local/lib/nagios/plugins"
+
+
+def shortname(paths):
+    return "duplicity_backup_{}".format(paths.slug.replace("-", "_"))
+
+
+def update(config, paths):
+    if not hookenv.relation_ids("nrpe-external-master"):
+        if data_changed("duplicity.nrpe", None):
+            remove(paths)
+        return
+    max_age = duplicity_config.max_age_seconds(config) or 0
+    wanted = {"max_age": max_age, "context": config.get("nagios_context"),
+              "groups": config.get("nagios_servicegroups"), "status": paths.status_file}
+    if not data_changed("duplicity.nrpe", wanted):
+        return
+    os.makedirs(PLUGIN_DIR, exist_ok=True)
+    shutil.copy2(os.path.join(hookenv.charm_dir(), "files", PLUGIN),
+                 os.path.join(PLUGIN_DIR, PLUGIN))
+    checks = nrpe.NRPE()
+    checks.add_check(shortname=shortname(paths),
+                     description="duplicity backups of {}".format(paths.unit),
+                     check_cmd="{} {} {}".format(PLUGIN, paths.status_file, max_age))
+    checks.write()
+
+
+def remove(paths):
+    if not os.path.isdir(nrpe.NRPE.nrpe_confdir):
+        return
+    checks = nrpe.NRPE()
+    checks.remove_check(shortname=shortname(paths))
+    checks.write()

@@ -1,0 +1,648 @@
+#!/usr/bin/env python3
+"""Run one duplicity operation for a unit: lock, principal hooks, duplicity, outcome record.
+
+Used by the actions (through ``duplicity_actions``) and by the scheduled cron entries, which
+call this file directly with the system python3::
+
+    /usr/bin/python3 <charm>/lib/duplicity_runner.py --spec /var/lib/charm-duplicity/<unit>/spec.json backup
+
+Standard library only, no hook tools, no unitdata: it reads the spec and the secret
+environment file the hooks rendered, so it keeps working while upgrade-charm rebuilds the
+charm's virtualenv.
+"""
+
+import argparse
+import contextlib
+import datetime
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time as _time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import duplicity_helper  # noqa: E402
+from duplicity_paths import UnitPaths, unit_slug  # noqa: E402
+
+HOOK_TIMEOUT = 3600
+ID_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+MAX_LISTED_FILES = 200
+_STAT_KEYS = {
+    "ElapsedTime": "elapsed-time",
+    "SourceFiles": "source-files",
+    "SourceFileSize": "source-file-size",
+    "NewFiles": "new-files",
+    "ChangedFiles": "changed-files",
+    "DeletedFiles": "deleted-files",
+    "TotalDestinationSizeChange": "destination-size-change",
+    "Errors": "errors",
+}
+_PASSTHROUGH_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                    "NO_PROXY")
+
+
+class OperationError(Exception):
+    """An operation failed; the message is safe to show (no secrets) and says why."""
+
+
+class Busy(OperationError):
+    pass
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def backup_id(dup_time):
+    """duplicity's 20261127T071232Z -> 2026-11-27T07:12:32Z."""
+    return datetime.datetime.strptime(dup_time, "%Y%m%dT%H%M%SZ").strftime(ID_FORMAT)
+
+
+def write_json_atomic(path, data, mode):
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    tmp = path + ".new"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def read_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+# ---------------------------------------------------------------- parsing duplicity output
+
+def parse_statistics(text):
+    """The 'Backup Statistics' block -> result keys (numbers as strings, sizes in bytes)."""
+    stats = {}
+    for line in text.splitlines():
+        line = line.lstrip(". ").strip()
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[0] in _STAT_KEYS:
+            stats[_STAT_KEYS[parts[0]]] = parts[1]
+    return stats
+
+
+def parse_collection_status(log_text):
+    """The machine-readable 'INFO 3' block of collection-status -> backup sets, oldest first.
+
+    Each set: {'backup-id', 'backup-type' (full|incremental), 'volumes', 'chain'} where chain
+    is the backup-id of the full backup starting its chain.
+    """
+    sets = []
+    lines = log_text.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == "INFO 3":
+            i += 1
+            chain = None
+            while i < len(lines) and not lines[i].startswith(". ") and lines[i].strip() != "":
+                line = lines[i]
+                if line.startswith("chain-"):
+                    chain = None
+                elif line.startswith(" full ") or line.startswith(" inc "):
+                    fields = line.split()
+                    kind, stamp, volumes = fields[0], fields[1], fields[2]
+                    bid = backup_id(stamp)
+                    if kind == "full":
+                        chain = bid
+                    sets.append({"backup-id": bid,
+                                 "backup-type": "full" if kind == "full" else "incremental",
+                                 "volumes": int(volumes), "chain": chain or "?"})
+                i += 1
+        else:
+            i += 1
+    uniq = {s["backup-id"]: s for s in sets}
+    return sorted(uniq.values(), key=lambda s: s["backup-id"])
+
+
+def backups_table(sets):
+    header = "backup-id | backup-type | volumes | chain"
+    rows = ["{} | {} | {} | {}".format(s["backup-id"], s["backup-type"], s["volumes"], s["chain"])
+            for s in sets]
+    return "\n".join([header, "-" * len(header)] + rows)
+
+
+def classify_failure(text, secrets=()):
+    """A short, secret-free reason for a failed duplicity run."""
+    checks = [
+        (r"Connection refused|Name or service not known|No route to host|timed out|"
+         r"Could not connect|getaddrinfo|Network is unreachable|EndpointConnectionError|"
+         r"Max retries exceeded|Connection reset",
+         "backend unreachable"),
+        (r"Authentication failed|Permission denied \(publickey|Login incorrect|530 |"
+         r"InvalidAccessKeyId|SignatureDoesNotMatch|AuthenticationFailed|AccessDenied|"
+         r"Access Denied|AuthorizationFailure",
+         "authentication refused by the backup server"),
+        (r"[Hh]ost key|REMOTE HOST IDENTIFICATION|not found in known_hosts|"
+         r"Host key verification failed|BadHostKey",
+         "SSH host key verification failed (check known_host_key)"),
+        (r"Bad session key|decryption failed|bad passphrase|BAD PASSPHRASE|"
+         r"No secret key|GPGError|gpg: decryption",
+         "decryption failed: wrong passphrase or private key"),
+        (r"No space left on device|ENOSPC|Disk quota exceeded",
+         "no space left on the destination or in the temp dir"),
+        (r"No backup chains with active signatures found|No such file or directory.*manifest|"
+         r"Found 0 backup chains|No backup chains found",
+         "no backup found at the destination"),
+        (r"certificate verify failed|CERTIFICATE_VERIFY_FAILED|Certificate verification",
+         "TLS certificate verification failed (check ca_certificate)"),
+    ]
+    reason = None
+    for pattern, label in checks:
+        if re.search(pattern, text):
+            reason = label
+            break
+    detail = ""
+    for line in reversed(text.splitlines()):
+        line = line.strip().lstrip(". ").strip()
+        if line and not line.startswith(("Traceback", "File ", "^")):
+            detail = line
+            break
+    detail = redact(detail, secrets)[:200]
+    if reason and detail:
+        return "{} ({})".format(reason, detail)
+    return reason or detail or "duplicity failed"
+
+
+def redact(text, secrets):
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+# ---------------------------------------------------------------- the runner
+
+class Runner:
+    """Runs operations for the unit described by ``spec`` (written by the hooks)."""
+
+    def __init__(self, spec, secret_env, *, root="/"):
+        self.spec = spec
+        self.secret_env = dict(secret_env or {})
+        self.paths = UnitPaths.for_unit(spec["unit"], root=root)
+        self.config = spec["config"]
+        self.version = tuple(spec["version"])
+
+    @classmethod
+    def from_files(cls, spec_file):
+        spec = read_json(spec_file)
+        if spec is None:
+            raise OperationError("the unit is not configured (no {}): see juju status".format(
+                spec_file))
+        paths = UnitPaths.for_unit(spec["unit"], root=spec.get("root", "/"))
+        secret_env = read_json(paths.env_file, {})
+        return cls(spec, secret_env, root=spec.get("root", "/"))
+
+    @property
+    def force_full_marker(self):
+        """Written by upgrade-charm after the upstream charm: the next backup is full."""
+        return os.path.join(self.paths.state_dir, "force-full")
+
+    # ------------------------------------------------------------ infrastructure
+    def secrets(self):
+        return [v for v in self.secret_env.values() if isinstance(v, str)] + list(
+            self.spec.get("secret_values_hint", []))
+
+    def log(self, message):
+        stamp = utcnow().strftime(ID_FORMAT)
+        line = "{} {}\n".format(stamp, redact(message, self.secrets()))
+        fd = os.open(self.paths.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def lock(self, operation):
+        fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                raise Busy("another duplicity operation is already running for {} ({})".format(
+                    self.spec["unit"], holder or "unknown"))
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, "{} pid {} since {}".format(
+                operation, os.getpid(), utcnow().strftime(ID_FORMAT)).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    def context(self, unit=None, gnupg_home="", log_file="", with_selection=False):
+        return duplicity_helper.Context(
+            unit=unit or self.spec["unit"],
+            paths=self.paths,
+            version=self.version,
+            duplicity=self.spec.get("duplicity", "duplicity"),
+            encrypt_key=self.spec.get("encrypt_key", ""),
+            gnupg_home=gnupg_home,
+            includes=tuple(self.spec.get("includes", ())) if with_selection else (),
+            excludes=tuple(self.spec.get("excludes", ())) if with_selection else (),
+            log_file=log_file,
+        )
+
+    def base_env(self):
+        env = {
+            "PATH": self.spec.get("path_env") or "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                                                 "/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOME": "/root",
+        }
+        env.update(self.spec.get("proxy_env", {}))
+        return env
+
+    def duplicity(self, operation, ctx, timeout=None, **params):
+        """Run duplicity; return (returncode, output, machine_log)."""
+        fd, log_file = tempfile.mkstemp(prefix="duplicity-log-", dir=self.paths.temp_dir)
+        os.close(fd)
+        ctx = ctx.__class__(**{**ctx.__dict__, "log_file": log_file})
+        argv = duplicity_helper.build_argv(operation, self.config, ctx, **params)
+        env = duplicity_helper.build_env(self.config, ctx, self.base_env())
+        env.update(self.secret_env)
+        if ctx.gnupg_home:
+            env["GNUPGHOME"] = ctx.gnupg_home
+        self.log("run: " + " ".join(argv))
+        try:
+            proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  timeout=timeout, cwd="/")
+            output = proc.stdout.decode(errors="replace")
+            returncode = proc.returncode
+        except subprocess.TimeoutExpired as err:
+            output = (err.stdout or b"").decode(errors="replace") + "\ntimed out"
+            returncode = 124
+        except OSError as err:
+            output, returncode = "cannot run duplicity: {}".format(err), 127
+        try:
+            with open(log_file, errors="replace") as f:
+                machine_log = f.read()
+        finally:
+            os.unlink(log_file)
+        for line in output.splitlines():
+            self.log("  " + line)
+        self.log("exit {}".format(returncode))
+        return returncode, output, machine_log
+
+    def check(self, operation, ctx, **params):
+        returncode, output, machine_log = self.duplicity(operation, ctx, **params)
+        if returncode != 0:
+            raise OperationError("{} failed: {}".format(
+                operation, classify_failure(output, self.secrets())))
+        return output, machine_log
+
+    # ------------------------------------------------------------ principal hooks
+    def run_hooks(self, kind, result=None):
+        """Run the principal's hook scripts of one kind; raise on the first failure."""
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+               "LANG": "C.UTF-8", "HOME": "/root",
+               "JUJU_UNIT_NAME": self.spec["unit"],
+               "BACKUP_PATHS": ",".join(self.spec.get("includes", ()))}
+        if result is not None:
+            env["BACKUP_RESULT"] = result
+        for script in self.spec.get("hooks", {}).get(kind, []):
+            if not os.path.isfile(script) or not os.access(script, os.X_OK):
+                raise OperationError("{} script {} is missing or not executable".format(
+                    kind, script))
+            self.log("{}: {}".format(kind, script))
+            try:
+                proc = subprocess.run([script], env=env, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      timeout=HOOK_TIMEOUT, cwd="/")
+            except subprocess.TimeoutExpired:
+                raise OperationError("{} script {} timed out after {}s".format(
+                    kind, script, HOOK_TIMEOUT))
+            for line in proc.stdout.decode(errors="replace").splitlines():
+                self.log("  " + line)
+            if proc.returncode != 0:
+                raise OperationError("{} script {} failed with exit code {}".format(
+                    kind, script, proc.returncode))
+
+    def run_after_hooks(self, kind, result):
+        try:
+            self.run_hooks(kind, result)
+            return None
+        except OperationError as err:
+            return str(err)
+
+    # ------------------------------------------------------------ outcome record
+    def record(self, key, outcome):
+        status = read_json(self.paths.status_file, {}) or {}
+        status[key] = outcome
+        if key == "backup" and outcome.get("status") == "ok":
+            status["last-success"] = outcome
+        write_json_atomic(self.paths.status_file, status, 0o644)
+
+    # ------------------------------------------------------------ operations
+    def newest_set(self, unit=None):
+        """(backup-id, type) of the newest set in the local archive cache."""
+        name_dir = os.path.join(self.paths.archive_dir, unit_slug(unit or self.spec["unit"]))
+        newest = None
+        try:
+            names = os.listdir(name_dir)
+        except OSError:
+            return None
+        for name in names:
+            m = re.match(r"^duplicity-(full|inc)\.(?:\w+\.to\.)?(\d{8}T\d{6}Z)\.manifest$", name)
+            if m and (newest is None or m.group(2) > newest[0]):
+                newest = (m.group(2), "full" if m.group(1) == "full" else "incremental")
+        return newest and (backup_id(newest[0]), newest[1])
+
+    def backup(self, full=False, scheduled=False):
+        started = utcnow()
+        outcome = {"operation": "backup", "time": started.strftime(ID_FORMAT),
+                   "trigger": "schedule" if scheduled else "action"}
+        try:
+            with self.lock("backup"):
+                before = self.newest_set()
+                force_full = os.path.exists(self.force_full_marker)
+                try:
+                    self.run_hooks("run-before-backup")
+                except OperationError as err:
+                    after_error = self.run_after_hooks("run-after-backup", "failed")
+                    raise OperationError(str(err) + (
+                        "; " + after_error if after_error else ""))
+                try:
+                    output, _ = self.check("backup", self.context(with_selection=True),
+                                           full=full or force_full or self.config.get(
+                                               "full_if_older_than") == "always")
+                except OperationError as err:
+                    after_error = self.run_after_hooks("run-after-backup", "failed")
+                    raise OperationError(str(err) + (
+                        "; " + after_error if after_error else ""))
+                after_error = self.run_after_hooks("run-after-backup", "ok")
+                newest = self.newest_set()
+                if newest is None or newest == before:
+                    raise OperationError("backup finished but no new backup set was recorded")
+                if force_full:
+                    os.unlink(self.force_full_marker)
+                outcome.update(parse_statistics(output))
+                outcome.update({"status": "ok", "backup-id": newest[0], "type": newest[1],
+                                "end": utcnow().strftime(ID_FORMAT)})
+                if after_error:
+                    outcome["warning"] = after_error
+                self.record("backup", outcome)
+                return outcome
+        except OperationError as err:
+            outcome.update({"status": "failed", "error": str(err), "type":
+                            "full" if full else "incremental",
+                            "end": utcnow().strftime(ID_FORMAT)})
+            if not isinstance(err, Busy):
+                self.record("backup", outcome)
+            raise
+
+    def retention(self):
+        period = self.config.get("retention_period", "manual")
+        if period == "manual":
+            return {"status": "ok", "skipped": "retention_period is manual"}
+        time = duplicity_retention_time(period)
+        outcome = {"operation": "retention", "time": utcnow().strftime(ID_FORMAT),
+                   "older-than": time}
+        try:
+            with self.lock("retention"):
+                self.check("remove-older-than", self.context(), time=time)
+        except OperationError as err:
+            outcome.update({"status": "failed", "error": str(err)})
+            self.record("retention", outcome)
+            raise
+        outcome["status"] = "ok"
+        self.record("retention", outcome)
+        return outcome
+
+    def recorded(self, operation, fn):
+        """Run fn under the lock and record the outcome of this action."""
+        outcome = {"operation": operation, "time": utcnow().strftime(ID_FORMAT)}
+        try:
+            with self.lock(operation):
+                result = fn()
+        except OperationError as err:
+            if not isinstance(err, Busy):
+                outcome.update({"status": "failed", "error": str(err)})
+                self.record("last-action", outcome)
+            raise
+        outcome["status"] = "ok"
+        self.record("last-action", outcome)
+        return result
+
+    @contextlib.contextmanager
+    def gnupg_home(self, private_key_file):
+        """A temporary GnuPG home holding the given private key (deleted afterwards)."""
+        if not private_key_file:
+            yield ""
+            return
+        if not os.path.isabs(private_key_file) or not os.path.isfile(private_key_file):
+            raise OperationError("private-key-file {} is not an existing file on the unit".format(
+                private_key_file))
+        home = tempfile.mkdtemp(prefix="gnupg-", dir=self.paths.state_dir)
+        try:
+            os.chmod(home, 0o700)
+            proc = subprocess.run(
+                ["gpg", "--batch", "--homedir", home, "--import", private_key_file],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                env={"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8"})
+            if proc.returncode != 0 or b"secret key imported" not in proc.stdout:
+                raise OperationError("private-key-file {} holds no importable ASCII-armoured "
+                                     "private key".format(private_key_file))
+            yield home
+        finally:
+            subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            shutil.rmtree(home, ignore_errors=True)
+
+    def list_backups(self, source_unit=None):
+        def run():
+            _, log = self.check("collection-status", self.context(unit=source_unit))
+            return parse_collection_status(log)
+        return self.recorded("list-backups", run)
+
+    def list_files(self, time=None, source_unit=None, private_key_file=None):
+        def run():
+            with self.gnupg_home(private_key_file) as home:
+                output, _ = self.check("list-current-files",
+                                       self.context(unit=source_unit, gnupg_home=home),
+                                       time=time)
+            return parse_file_list(output)
+        return self.recorded("list-current-files", run)
+
+    def verify(self, time=None, compare_data=False, source_unit=None, private_key_file=None):
+        def run():
+            with self.gnupg_home(private_key_file) as home:
+                ctx = self.context(unit=source_unit, gnupg_home=home, with_selection=True)
+                returncode, output, _ = self.duplicity("verify", ctx, time=time,
+                                                       compare_data=compare_data)
+            m = re.search(r"Verify complete: (\d+) files? compared, (\d+) differences? found",
+                          output)
+            if m is None:
+                raise OperationError("verify failed: " + classify_failure(output, self.secrets()))
+            return {"files-compared": int(m.group(1)), "differences": int(m.group(2)),
+                    "result": "ok" if m.group(2) == "0" else "differences found"}
+        return self.recorded("verify", run)
+
+    def remove(self, operation, **params):
+        def run():
+            output, _ = self.check(operation, self.context(), **params)
+            deleted = len(re.findall(r"^Deleting |^\. Deleting ", output, re.M))
+            return {"result": "ok", "output-lines": str(len(output.splitlines())),
+                    "deleted": str(deleted)}
+        return self.recorded(operation, run)
+
+    def cleanup(self):
+        def run():
+            self.check("cleanup", self.context())
+            return {"result": "ok"}
+        return self.recorded("cleanup", run)
+
+    def restore(self, path=None, time=None, target=None, in_place=False, source_unit=None,
+                private_key_file=None):
+        def run():
+            with self.gnupg_home(private_key_file) as home:
+                ctx = self.context(unit=source_unit, gnupg_home=home)
+                if in_place:
+                    return self._restore_in_place(ctx, path, time)
+                return self._restore_to(ctx, path, time, target)
+        return self.recorded("restore", run)
+
+    def _restore_to(self, ctx, path, time, target):
+        created = False
+        if not target:
+            os.makedirs(self.paths.restore_dir, mode=0o700, exist_ok=True)
+            target = os.path.join(self.paths.restore_dir, utcnow().strftime("%Y%m%dT%H%M%SZ"))
+            while os.path.exists(target):
+                target += "-1"
+        if os.path.exists(target):
+            if not os.path.isdir(target) or os.listdir(target):
+                raise OperationError("target {} must be a new or empty directory".format(target))
+        else:
+            os.makedirs(target, mode=0o700)
+            created = True
+        dest = os.path.join(target, path) if path else target
+        if path:
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+        returncode, output, _ = self.duplicity("restore", ctx, path=path or None, time=time,
+                                               target=dest)
+        if returncode != 0:
+            if created:
+                shutil.rmtree(target, ignore_errors=True)
+            if re.search(r"not found in archive", output):
+                raise OperationError("path {} is not in the backup{}".format(
+                    path, " at " + time if time else ""))
+            raise OperationError("restore failed: " + classify_failure(output, self.secrets()))
+        files = sum(len(f) for _, _, f in os.walk(target))
+        return {"target": target, "files": files}
+
+    def _restore_in_place(self, ctx, path, time):
+        original = "/" + path.strip("/")
+        parent = os.path.dirname(original)
+        if not os.path.isdir(parent):
+            raise OperationError("in-place: the parent directory {} of path does not exist".format(
+                parent))
+        stage = tempfile.mkdtemp(prefix=".duplicity-restore-", dir=parent)
+        try:
+            self.run_hooks("run-before-restore")
+        except OperationError:
+            shutil.rmtree(stage, ignore_errors=True)
+            err = self.run_after_hooks("run-after-restore", "failed")
+            raise
+        result = "failed"
+        try:
+            staged = os.path.join(stage, os.path.basename(original))
+            returncode, output, _ = self.duplicity("restore", ctx, path=path.strip("/"),
+                                                   time=time, target=staged)
+            if returncode != 0:
+                if re.search(r"not found in archive", output):
+                    raise OperationError("path {} is not in the backup{}".format(
+                        path, " at " + time if time else ""))
+                raise OperationError("restore failed: " + classify_failure(
+                    output, self.secrets()))
+            set_id = time_to_id(time) or (self.newest_set(ctx.unit) or ("latest",))[0]
+            kept = None
+            if os.path.lexists(original):
+                kept = "{}.pre-restore-{}".format(original, set_id)
+                if os.path.lexists(kept):
+                    kept += "-" + utcnow().strftime("%Y%m%dT%H%M%SZ")
+                os.rename(original, kept)
+            os.rename(staged, original)
+            result = "ok"
+            files = sum(len(f) for _, _, f in os.walk(original)) if os.path.isdir(
+                original) else 1
+            out = {"target": original, "files": files}
+            if kept:
+                out["previous"] = kept
+            return out
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+            after_error = self.run_after_hooks("run-after-restore", result)
+            if after_error:
+                self.log(after_error)
+
+
+def time_to_id(time):
+    if time and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", time):
+        return time
+    return None
+
+
+def parse_file_list(output):
+    """list-current-files output -> paths (relative to /), as restore's path takes them."""
+    files = []
+    for line in output.splitlines():
+        m = re.match(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} (.*)$", line)
+        if m:
+            files.append(m.group(1))
+    return files
+
+
+def duplicity_retention_time(period):
+    """retention_period (30d, 12h, 8w, 6m, 1y) -> duplicity interval (30D, 12h, 8W, 6M, 1Y)."""
+    m = re.match(r"^(\d+)([hdwmy])$", period)
+    if not m:
+        raise OperationError("retention_period {!r} is not valid".format(period))
+    unit = {"h": "h", "d": "D", "w": "W", "m": "M", "y": "Y"}[m.group(2)]
+    return m.group(1) + unit
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True)
+    parser.add_argument("operation", choices=("backup", "retention"))
+    args = parser.parse_args(argv)
+    os.umask(0o077)
+    try:
+        runner = Runner.from_files(args.spec)
+    except OperationError as err:
+        print(err, file=sys.stderr)
+        return 1
+    try:
+        if args.operation == "backup":
+            outcome = runner.backup(scheduled=True)
+        else:
+            outcome = runner.retention()
+    except Busy as err:
+        runner.log("scheduled {} skipped: {}".format(args.operation, err))
+        return 75
+    except OperationError as err:
+        runner.log("scheduled {} failed: {}".format(args.operation, err))
+        return 1
+    runner.log("scheduled {} done: {}".format(args.operation, json.dumps(outcome, sort_keys=True)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Reactive handlers of the duplicity charm: a decorator naming the flags, a call into lib/.
+
+Flags (design.md section 6):
+
+- ``duplicity.installed``: packages installed (fixed).
+- ``duplicity.install-failed``: the last package installation failed; retried every hook.
+- ``duplicity.valid.<group>``: that config group (backend, ssh, encryption, schedule,
+  sources, packages) validated without problems; toggled every hook by ``evaluate``.
+- ``duplicity.ssh-configured``: SSH key and known_hosts written (fixed); only while the
+  backend needs SSH.
+- ``duplicity.encryption-ready``: encryption usable: passphrase set, public key imported, or
+  explicitly disabled (fixed).
+- ``duplicity.ready``: everything valid, the runner's spec written; backups can run (fixed).
+"""
+
+from charmhelpers.core import hookenv
+from charms.reactive import (clear_flag, endpoint_from_name, hook, toggle_flag, when,
+                             when_all, when_any, when_not, when_not_all)
+
+import duplicity_charm as charm
+
+VALID = ["duplicity.valid.{}".format(group) for group in charm.GROUPS]
+
+
+@when_not("duplicity.installed")
+def install():
+    ok = charm.install(hookenv.config())
+    toggle_flag("duplicity.installed", ok)
+    toggle_flag("duplicity.install-failed", not ok)
+
+
+@when("duplicity.installed")
+@when_any("config.changed.install_sources", "config.changed.install_keys",
+          "config.changed.backend")
+def update_packages():
+    charm.install(hookenv.config())
+
+
+@hook("upgrade-charm")
+def upgrade_charm():
+    charm.upgrade_from_upstream()
+
+
+@when_any("duplicity.installed", "duplicity.install-failed")
+def assess_status():
+    hookenv.atexit(charm.assess_status)
+
+
+@when("duplicity.installed")
+def evaluate():
+    results = charm.evaluate(hookenv.config(), endpoint_from_name("backup"))
+    for group, problems in results.items():
+        toggle_flag("duplicity.valid.{}".format(group), not problems)
+
+
+@when("endpoint.backup.spec-changed")
+def backup_spec_changed():
+    charm.log_relation_mappings(endpoint_from_name("backup"))
+    clear_flag("endpoint.backup.spec-changed")
+
+
+@when("endpoint.backup.departed")
+def backup_departed():
+    clear_flag("endpoint.backup.departed")
+
+
+@when("duplicity.installed", "duplicity.valid.backend", "duplicity.valid.ssh")
+def write_ssh_material():
+    toggle_flag("duplicity.ssh-configured", charm.write_ssh_material(hookenv.config()))
+
+
+@when("duplicity.installed")
+@when_not_all("duplicity.valid.backend", "duplicity.valid.ssh")
+def remove_ssh_material():
+    charm.remove_ssh_material()
+    clear_flag("duplicity.ssh-configured")
+
+
+@when("duplicity.installed", "duplicity.valid.encryption")
+def prepare_encryption():
+    toggle_flag("duplicity.encryption-ready", charm.prepare_encryption(hookenv.config()))
+
+
+@when("duplicity.installed")
+@when_not("duplicity.valid.encryption")
+def encryption_invalid():
+    clear_flag("duplicity.encryption-ready")
+
+
+@when_all("duplicity.installed", "duplicity.encryption-ready", *VALID)
+def configure():
+    ok = charm.configure(hookenv.config(), endpoint_from_name("backup"))
+    toggle_flag("duplicity.ready", ok)
+
+
+@when("duplicity.installed")
+@when_not_all("duplicity.encryption-ready", *VALID)
+def unconfigure():
+    charm.unconfigure()
+    clear_flag("duplicity.ready")
+
+
+@when("duplicity.ready")
+def schedule():
+    charm.render_schedule_for(hookenv.config())
+
+
+@when("endpoint.backup.joined")
+def publish_outcome():
+    charm.publish_outcome(endpoint_from_name("backup"))
+
+
+@when("duplicity.installed")
+def update_nrpe_checks():
+    charm.update_nrpe_checks(hookenv.config())
+
+
+@hook("stop")
+def stop():
+    charm.stop()
+    for flag in ["duplicity.ready", "duplicity.ssh-configured", "duplicity.encryption-ready"]:
+        clear_flag(flag)
