@@ -21,13 +21,13 @@ $(VENV)/.done: tests/requirements.txt
 
 build: $(VENV)/.done
 	rm -rf $(BUILD_DIR)/duplicity
-	CHARM_LAYERS_DIR=$(CURDIR)/tests/layers $(VENV)/bin/charm-build . -o $(BUILD_DIR) --no-local-layers -R 2>&1 | grep -v "^proof:" || true
+	PATH=$(VENV)/bin:$$PATH CHARM_LAYERS_DIR=$(CURDIR)/tests/layers charm-build . -o $(BUILD_DIR) --binary-wheels -R
 	test -x $(BUILD_DIR)/duplicity/hooks/install
 	@echo "built $(BUILD_DIR)/duplicity"
 
 charm: $(VENV)/.done
 	rm -rf $(BUILD_DIR)/duplicity
-	env -u CHARM_LAYERS_DIR $(VENV)/bin/charm-build . -o $(BUILD_DIR)
+	PATH=$(VENV)/bin:$$PATH env -u CHARM_LAYERS_DIR charm-build . -o $(BUILD_DIR) --binary-wheels
 	test -x $(BUILD_DIR)/duplicity/hooks/install
 
 system:

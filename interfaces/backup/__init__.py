@@ -1,0 +1,1 @@
+"""The ``backup`` interface layer (see README.md, provides.py, requires.py)."""
