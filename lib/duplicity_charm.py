@@ -76,7 +76,8 @@ def remove(path):
 
 def ensure_dirs(paths):
     for path, mode in ((os.path.dirname(paths.state_dir), 0o755), (paths.state_dir, 0o700),
-                       (paths.secrets_dir, 0o700), (paths.restore_dir, 0o700),
+                       (paths.secrets_dir, 0o700), (paths.gnupg_home, 0o700),
+                       (paths.restore_dir, 0o700),
                        (os.path.dirname(paths.cache_dir), 0o755), (paths.cache_dir, 0o700),
                        (paths.archive_dir, 0o700), (paths.temp_dir, 0o700),
                        (paths.status_dir, 0o755), (paths.log_dir, 0o755)):
@@ -126,7 +127,8 @@ def write_secret_files(config, paths):
     os.makedirs(paths.ssh_dir, mode=0o700, exist_ok=True)
     wanted = {}
     for secret in duplicity_helper.secret_files(config, paths):
-        wanted[secret.path] = secret
+        if secret.path != paths.env_file:  # render_runtime owns the environment file
+            wanted[secret.path] = secret
     changed = False
     for path in (paths.ssh_key, paths.known_hosts, paths.ca_file):
         if path in wanted:
@@ -146,11 +148,9 @@ def import_public_key(config, paths):
     Raises ValueError with a message naming gpg_public_key when gpg cannot use it.
     """
     key = (config.get("gpg_public_key") or "").strip()
+    ensure_dirs(paths)
     if not key:
-        remove(paths.gnupg_home)
         return ""
-    os.makedirs(paths.gnupg_home, mode=0o700, exist_ok=True)
-    os.chmod(paths.gnupg_home, 0o700)
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": paths.gnupg_home,
            "GNUPGHOME": paths.gnupg_home}
     show = subprocess.run(["gpg", "--batch", "--with-colons", "--import-options", "show-only",

@@ -4,7 +4,8 @@
 Used by the actions (through ``duplicity_actions``) and by the scheduled cron entries, which
 call this file directly with the system python3::
 
-    /usr/bin/python3 <charm>/lib/duplicity_runner.py --spec /var/lib/charm-duplicity/<unit>/spec.json backup
+    /usr/bin/python3 <charm>/lib/duplicity_runner.py \
+        --spec /var/lib/charm-duplicity/<unit>/spec.json backup
 
 Standard library only, no hook tools, no unitdata: it reads the spec and the secret
 environment file the hooks rendered, so it keeps working while upgrade-charm rebuilds the
@@ -23,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time as _time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,8 +43,8 @@ _STAT_KEYS = {
     "TotalDestinationSizeChange": "destination-size-change",
     "Errors": "errors",
 }
-_PASSTHROUGH_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-                    "NO_PROXY")
+SECRET_ENV = ("PASSPHRASE", "SIGN_PASSPHRASE", "FTP_PASSWORD", "BACKEND_PASSWORD",
+              "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_CONNECTION_STRING")
 
 
 class OperationError(Exception):
@@ -214,8 +214,12 @@ class Runner:
 
     # ------------------------------------------------------------ infrastructure
     def secrets(self):
-        return [v for v in self.secret_env.values() if isinstance(v, str)] + list(
-            self.spec.get("secret_values_hint", []))
+        """Every secret value in the environment file, for redaction."""
+        values = [v for k, v in self.secret_env.items() if k in SECRET_ENV and v]
+        for part in self.secret_env.get("AZURE_CONNECTION_STRING", "").split(";"):
+            if part.startswith(("AccountKey=", "SharedAccessSignature=")):
+                values.append(part.split("=", 1)[1])
+        return values
 
     def log(self, message):
         stamp = utcnow().strftime(ID_FORMAT)
@@ -275,10 +279,7 @@ class Runner:
         os.close(fd)
         ctx = ctx.__class__(**{**ctx.__dict__, "log_file": log_file})
         argv = duplicity_helper.build_argv(operation, self.config, ctx, **params)
-        env = duplicity_helper.build_env(self.config, ctx, self.base_env())
-        env.update(self.secret_env)
-        if ctx.gnupg_home:
-            env["GNUPGHOME"] = ctx.gnupg_home
+        env = duplicity_helper.merge_env(self.base_env(), self.secret_env, ctx.gnupg_home)
         self.log("run: " + " ".join(argv))
         try:
             proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
@@ -491,8 +492,10 @@ class Runner:
                           output)
             if m is None:
                 raise OperationError("verify failed: " + classify_failure(output, self.secrets()))
-            return {"files-compared": int(m.group(1)), "differences": int(m.group(2)),
-                    "result": "ok" if m.group(2) == "0" else "differences found"}
+            differences = real_differences(output, self.spec.get("includes", ()))
+            return {"files-compared": int(m.group(1)), "differences": len(differences),
+                    "result": "ok" if not differences else "differences found",
+                    "difference-list": "\n".join(differences[:MAX_LISTED_FILES])}
         return self.recorded("verify", run)
 
     def remove(self, operation, **params):
@@ -532,12 +535,11 @@ class Runner:
         else:
             os.makedirs(target, mode=0o700)
             created = True
-        dest = os.path.join(target, path) if path else target
-        if path:
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
+        dest = duplicity_helper.restore_destination(target, path)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
         returncode, output, _ = self.duplicity("restore", ctx, path=path or None, time=time,
-                                               target=dest)
-        if returncode != 0:
+                                               target=target)
+        if returncode != 0 or not os.path.lexists(dest):
             if created:
                 shutil.rmtree(target, ignore_errors=True)
             if re.search(r"not found in archive", output):
@@ -558,14 +560,17 @@ class Runner:
             self.run_hooks("run-before-restore")
         except OperationError:
             shutil.rmtree(stage, ignore_errors=True)
-            err = self.run_after_hooks("run-after-restore", "failed")
+            after_error = self.run_after_hooks("run-after-restore", "failed")
+            if after_error:
+                self.log(after_error)
             raise
         result = "failed"
         try:
-            staged = os.path.join(stage, os.path.basename(original))
-            returncode, output, _ = self.duplicity("restore", ctx, path=path.strip("/"),
-                                                   time=time, target=staged)
-            if returncode != 0:
+            staged = duplicity_helper.restore_destination(stage, path)
+            os.makedirs(os.path.dirname(staged), exist_ok=True)
+            returncode, output, _ = self.duplicity("restore", ctx, path=path, time=time,
+                                                   target=stage)
+            if returncode != 0 or not os.path.lexists(staged):
                 if re.search(r"not found in archive", output):
                     raise OperationError("path {} is not in the backup{}".format(
                         path, " at " + time if time else ""))
@@ -591,6 +596,24 @@ class Runner:
             after_error = self.run_after_hooks("run-after-restore", result)
             if after_error:
                 self.log(after_error)
+
+
+def real_differences(output, includes):
+    """verify's 'Difference found' lines, less those about the parent directories of the
+    backed-up paths: duplicity stores them only to hold the tree, their mtimes move with
+    every file created beside them."""
+    ancestors = set()
+    for include in includes:
+        parts = include.strip("/").split("/")
+        ancestors.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    found = []
+    for line in output.splitlines():
+        m = re.match(r"^Difference found: (?:File|Directory) (.+?) has (mtime|metadata)", line)
+        if m and m.group(1) in ancestors and m.group(2) == "mtime":
+            continue
+        if line.startswith("Difference found: "):
+            found.append(line[len("Difference found: "):])
+    return found
 
 
 def time_to_id(time):

@@ -1,0 +1,848 @@
+"""Build duplicity command lines, child environments and secret files from the charm config.
+
+Pure functions of their arguments (design.md sections 3, 4 and 7): nothing here runs a
+process, reads or writes a file, or looks at ``os.environ``. The hooks and the scheduled
+runner call these builders and do the I/O themselves. Standard library only: the cron
+runner imports this module with the system python3.
+
+Every option with a value is written as ``--opt=value`` so that values starting with ``-``
+(gpg/ssh options, exclude patterns) are never mistaken for options by optparse (0.8.x) or
+argparse (2.x, 3.x). Secrets never appear in an argv or a URL: they travel in the child's
+environment (``PASSPHRASE``, ``FTP_PASSWORD``, ``AWS_*``, ``AZURE_CONNECTION_STRING``) or in
+root-only files (SSH key, known_hosts, CA, the env file).
+
+Version differences handled here (checked against each version's option parser/backends):
+
+* 0.8.x (optparse, ``duplicity/commandline.py``): the incremental command is
+  ``incremental``; a single path is restored with ``--file-to-restore``; the ``s3://``
+  scheme is the boto v2 backend and requires a host, so S3 uses ``boto3+s3://``
+  (``s3://`` became boto3 in 0.8.23).
+* 2.x (argparse, ``duplicity/cli_main.py``/``cli_data.py``): ``incr`` alias;
+  ``--file-to-restore`` was renamed ``--path-to-restore`` in 2.0.0 and the old name is
+  rejected; each command only accepts its own options (``--volsize`` only when backing up,
+  selection options only for backup and verify).
+* 3.x: ``--concurrency`` (parallel uploads) exists; earlier versions ignore the setting.
+"""
+
+import base64
+import binascii
+import json
+import posixpath
+import re
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from duplicity_paths import UnitPaths, unit_slug
+
+OPERATIONS = ('backup', 'collection-status', 'list-current-files', 'restore', 'verify',
+              'remove-older-than', 'remove-all-but-n-full', 'remove-all-inc-of-but-n-full',
+              'cleanup')
+BACKENDS = ('file', 'sftp', 'scp', 'rsync', 'ftp', 'ftps', 's3', 'azure')
+
+SSH_BACKENDS = ('sftp', 'scp', 'rsync')
+DESTRUCTIVE = ('remove-older-than', 'remove-all-but-n-full', 'remove-all-inc-of-but-n-full',
+               'cleanup')
+# Operations that take file selection options (2.x rejects them elsewhere).
+SELECTION_OPERATIONS = ('backup', 'verify')
+
+V_BOTO3_S3 = (0, 8, 23)        # s3:// is the boto3 backend from here on
+V_PATH_TO_RESTORE = (2, 0)     # --file-to-restore renamed --path-to-restore, 'incr' alias
+V_CONCURRENCY = (3, 0)         # --concurrency
+
+# Environment variables that must never leak from the caller into duplicity: they would
+# override what the charm decides (credentials, key material, ssh agent, rsync shell).
+SCRUBBED_ENV = ('PASSPHRASE', 'SIGN_PASSPHRASE', 'FTP_PASSWORD', 'BACKEND_PASSWORD',
+                'RSYNC_PASSWORD', 'RSYNC_RSH', 'SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'GNUPGHOME',
+                'AZURE_CONNECTION_STRING', 'AZURE_ACCOUNT_NAME', 'AZURE_ACCOUNT_KEY',
+                'AZURE_SHARED_ACCESS_SIGNATURE', 'BOTO_CONFIG', 'BOTO_PATH')
+SCRUBBED_ENV_PREFIXES = ('AWS_',)
+
+AES256_GPG_OPTION = '--cipher-algo=AES256'
+TRUST_GPG_OPTION = '--trust-model=always'
+
+_HOST_RE = re.compile(r'^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+                      r'(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*'
+                      r'|\[[0-9A-Fa-f:.]+\])$')
+_BUCKET_RE = re.compile(r'^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')
+# duplicity's own check (backends/azurebackend.py _VALID_CONTAINER_NAME_RE)
+_CONTAINER_RE = re.compile(r'^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$')
+_AWS_HOST_RE = re.compile(r'(^|\.)amazonaws\.com(\.cn)?$', re.I)
+_KEY_TYPE_RE = re.compile(r'^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+|'
+                          r'[a-z0-9-]+-cert-v01@openssh\.com)$')
+_TIME_RE = re.compile(r'^[0-9A-Za-z][0-9A-Za-z:+.\-/]*$')
+_INTERVAL_RE = re.compile(r'^([0-9]+[smhDWMY])+$')
+
+URL_FORMATS = {
+    'file': 'file:///path/to/dir',
+    'sftp': 'host[:port]/dir (relative to the login directory) or host[:port]//absolute/dir',
+    'scp': 'host[:port]/dir (relative to the login directory) or host[:port]//absolute/dir',
+    'rsync': 'host[:port]//absolute/dir or host[:port]/dir-relative-to-home (over SSH), '
+             'or host[:port]::module[/dir] (rsync daemon)',
+    'ftp': 'host[:port]/dir',
+    'ftps': 'host[:port]/dir (explicit TLS; port 990 means implicit TLS)',
+    's3': 's3:///bucket[/prefix] or s3://endpoint-host[:port]/bucket[/prefix]',
+    'azure': 'azure://container',
+}
+# Schemes a user may paste in front of the URL, per backend.
+_ACCEPTED_SCHEMES = {
+    'file': ('file',),
+    'sftp': ('sftp', 'paramiko+sftp'),
+    'scp': ('scp', 'paramiko+scp'),
+    'rsync': ('rsync',),
+    'ftp': ('ftp',),
+    'ftps': ('ftpes', 'ftps'),
+    's3': ('s3', 'boto3+s3'),
+    'azure': ('azure',),
+}
+_CREDENTIAL_KEYS = {
+    's3': 'aws_access_key_id/aws_secret_access_key',
+    'azure': 'azure_connection_string',
+}
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A validated remote_backup_url, independent of the duplicity version."""
+    backend: str
+    host: str = ''
+    port: int = 0
+    user: str = ''            # user given in the URL (user@host); remote_user wins
+    path: str = ''            # file: absolute dir; ssh/ftp: '' , 'rel/dir' or '/abs/dir'
+    module: str = ''          # rsync daemon module ('' = rsync over SSH)
+    bucket: str = ''          # s3
+    prefix: str = ''          # s3 key prefix, no leading/trailing '/'
+    endpoint: str = ''        # s3 endpoint derived from a non-AWS host in the URL
+    container: str = ''       # azure
+    implicit_tls: bool = False  # ftps on port 990
+
+    @property
+    def uses_ssh(self):
+        return self.backend in ('sftp', 'scp') or (self.backend == 'rsync' and not self.module)
+
+
+@dataclass(frozen=True)
+class Context:
+    unit: str                 # unit whose backups are addressed (source-unit for cross-unit restore)
+    paths: UnitPaths          # THIS unit's paths (archive dir, tempdir, secrets)
+    version: tuple            # installed duplicity version
+    duplicity: str = 'duplicity'
+    encrypt_key: str = ''     # fingerprint of the imported gpg_public_key ('' if none)
+    gnupg_home: str = ''      # override GnuPG home; default paths.gnupg_home
+    includes: tuple = ()      # absolute paths to back up
+    excludes: tuple = ()      # user exclude patterns; the charm's own dirs are always excluded
+    log_file: str = ''        # --log-file=<it> when set
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    path: str
+    content: bytes = field(repr=False)
+    mode: int = 0o600
+
+
+# --------------------------------------------------------------------------- versions
+
+def parse_version(text):
+    """``duplicity 0.8.22`` / ``duplicity 3.2.1 September 28, 2026`` -> ``(0, 8, 22)`` / ``(3, 2, 1)``."""
+    m = re.search(r'(?<![\d.])(\d+)\.(\d+)((?:\.\d+)*)', text or '')
+    if not m:
+        raise ValueError('cannot find a duplicity version in {!r}'.format((text or '')[:80]))
+    parts = [m.group(1), m.group(2)] + [p for p in m.group(3).split('.') if p]
+    return tuple(int(p) for p in parts)
+
+
+def _v(version):
+    return tuple(version or (0,))
+
+
+# --------------------------------------------------------------------------- remote URL
+
+def _url_error(backend, what):
+    return ValueError('remote_backup_url: {}; expected for backend {}: {}'.format(
+        what, backend, URL_FORMATS.get(backend, '?')))
+
+
+def _split_scheme(backend, url):
+    m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$', url, re.S)
+    if not m:
+        return '', url
+    scheme = m.group(1).lower()
+    if scheme not in _ACCEPTED_SCHEMES[backend]:
+        raise _url_error(backend, 'scheme {}:// does not match backend {}'.format(scheme, backend))
+    return scheme, m.group(2)
+
+
+def _reject_credentials(backend, authority):
+    if '@' not in authority:
+        return ''
+    userinfo = authority.rsplit('@', 1)[0]
+    keys = _CREDENTIAL_KEYS.get(backend, 'remote_user/remote_password')
+    if ':' in userinfo:
+        raise _url_error(backend, 'credentials must not be embedded in the URL (user:password@); '
+                                  'set {} instead'.format(keys))
+    if backend in _CREDENTIAL_KEYS or backend == 'file':
+        raise _url_error(backend, 'no user@ part is allowed; set {} instead'.format(keys))
+    if not re.match(r'^[A-Za-z0-9._][A-Za-z0-9._-]*$', userinfo):
+        raise _url_error(backend, 'invalid user name {!r} before @'.format(userinfo))
+    return userinfo
+
+
+def _host_port(backend, hostport, default_port=0):
+    if not hostport:
+        raise _url_error(backend, 'the host is missing')
+    m = re.match(r'^(\[[^\]]*\]|[^:]*)(?::([^:]*))?$', hostport)
+    if not m:
+        raise _url_error(backend, 'cannot read host[:port] from {!r}'.format(hostport))
+    host, port = m.group(1), m.group(2)
+    if not host or not _HOST_RE.match(host):
+        raise _url_error(backend, 'invalid host name {!r}'.format(host))
+    if port is None or port == '':
+        if port == '':
+            raise _url_error(backend, 'empty port after {!r}'.format(host + ':'))
+        return host, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise _url_error(backend, 'invalid port {!r} (expected 1-65535)'.format(port))
+    return host, int(port)
+
+
+def _clean_path(backend, path, what='path'):
+    if any(c in path for c in '\n\r\t\0') or '\\' in path:
+        raise _url_error(backend, 'the {} contains control characters or backslashes'.format(what))
+    if "'" in path or '"' in path or ' ' in path:
+        raise _url_error(backend, 'the {} must not contain quotes or spaces'.format(what))
+    if '?' in path or '#' in path or '%' in path:
+        raise _url_error(backend, 'the {} must not contain ?, # or %'.format(what))
+    parts = [p for p in path.split('/') if p]
+    if any(p in ('.', '..') for p in parts):
+        raise _url_error(backend, 'the {} must not contain . or .. components'.format(what))
+    return parts
+
+
+def parse_remote(backend, url):
+    """Validate ``remote_backup_url`` for ``backend``; return a :class:`Remote`.
+
+    Raises ValueError naming ``remote_backup_url``, what is wrong and the expected format.
+    """
+    if backend not in BACKENDS:
+        raise ValueError('backend: {!r} is not one of {}'.format(backend, ', '.join(BACKENDS)))
+    url = (url or '').strip()
+    if not url:
+        raise _url_error(backend, 'it is empty')
+    if any(c.isspace() for c in url):
+        raise _url_error(backend, 'it contains whitespace')
+    scheme, rest = _split_scheme(backend, url)
+
+    if backend == 'file':
+        if scheme:
+            if not rest.startswith('/'):
+                raise _url_error(backend, 'file:// must be followed by an absolute path '
+                                          '(three slashes: file:///dir)')
+        elif not rest.startswith('/'):
+            raise _url_error(backend, 'an absolute directory is required')
+        _reject_credentials(backend, rest.split('/', 1)[0])
+        parts = _clean_path(backend, rest)
+        if not parts:
+            raise _url_error(backend, 'the directory must not be /')
+        return Remote(backend=backend, path='/' + '/'.join(parts))
+
+    if backend == 's3':
+        return _parse_s3(scheme, rest)
+
+    if backend == 'azure':
+        if not scheme:
+            raise _url_error(backend, 'the azure:// scheme is required')
+        _reject_credentials(backend, rest.split('/', 1)[0])
+        container, _, prefix = rest.partition('/')
+        if prefix.strip('/'):
+            raise _url_error(backend, "duplicity's azure backend stores directly in the container "
+                                      '(no /prefix); give only the container name')
+        if not _CONTAINER_RE.match(container):
+            raise _url_error(backend, 'invalid container name {!r} (3-63 lowercase letters, digits '
+                                      'and single hyphens)'.format(container))
+        return Remote(backend=backend, container=container)
+
+    # host-based backends: sftp, scp, ftp, ftps, rsync
+    if rest.startswith('/'):
+        raise _url_error(backend, 'the host is missing')
+    if backend == 'rsync':
+        m = re.match(r'^([^/]*?)::/?(.*)$', rest)
+        if m:  # rsync daemon: host[:port]::module[/dir]
+            user = _reject_credentials(backend, m.group(1))
+            host, port = _host_port(backend, m.group(1).rsplit('@', 1)[-1])
+            parts = _clean_path(backend, m.group(2))
+            if not parts:
+                raise _url_error(backend, 'the rsync module is missing after ::')
+            return Remote(backend=backend, host=host, port=port, user=user, module=parts[0],
+                          path='/'.join(parts[1:]))
+        if '::' in rest:
+            raise _url_error(backend, 'misplaced :: (rsync daemon form is host::module/dir)')
+    authority, slash, path = rest.partition('/')
+    user = _reject_credentials(backend, authority)
+    host, port = _host_port(backend, authority.rsplit('@', 1)[-1])
+    absolute = path.startswith('/')
+    parts = _clean_path(backend, path)
+    if backend == 'rsync' and not parts:
+        raise _url_error(backend, 'a directory is required after the host')
+    clean = '/'.join(parts)
+    if absolute and clean:
+        clean = '/' + clean
+    if backend == 'ftps' and port == 990:
+        # implicit TLS (duplicity's ftps://) only when the URL says port 990
+        return Remote(backend=backend, host=host, port=port, user=user, path=clean,
+                      implicit_tls=True)
+    return Remote(backend=backend, host=host, port=port, user=user, path=clean)
+
+
+def _parse_s3(scheme, rest):
+    backend = 's3'
+    if not scheme:
+        raise _url_error(backend, 'the s3:// scheme is required')
+    authority, _, path = rest.partition('/')
+    _reject_credentials(backend, authority)
+    endpoint = ''
+    if scheme == 'boto3+s3':
+        # duplicity folds the host into the path for boto3+s3: boto3+s3://bucket/prefix
+        parts = _clean_path(backend, rest)
+    else:
+        parts = _clean_path(backend, path)
+        if authority:
+            host, port = _host_port(backend, authority)
+            if not _AWS_HOST_RE.search(host):
+                endpoint = 'https://' + host + (':{}'.format(port) if port else '')
+    if not parts:
+        raise _url_error(backend, 'the bucket name is missing')
+    bucket = parts[0]
+    if not _BUCKET_RE.match(bucket) or '..' in bucket:
+        raise _url_error(backend, 'invalid bucket name {!r} (3-63 lowercase letters, digits, '
+                                  'dots and hyphens)'.format(bucket))
+    return Remote(backend=backend, bucket=bucket, prefix='/'.join(parts[1:]), endpoint=endpoint)
+
+
+# --------------------------------------------------------------------------- target URL
+
+def _cfg(config, key, default=''):
+    value = config.get(key, default)
+    if value is None:
+        return default
+    return value.strip() if isinstance(value, str) else value
+
+
+def _remote(config):
+    return parse_remote(_cfg(config, 'backend'), _cfg(config, 'remote_backup_url'))
+
+
+def _user(config, remote):
+    user = _cfg(config, 'remote_user') or remote.user
+    if user and not re.match(r'^[A-Za-z0-9._][A-Za-z0-9._@-]*$', user):
+        raise ValueError('remote_user: {!r} is not a valid user name'.format(user))
+    return user
+
+
+def _join(*parts):
+    return '/'.join(p.strip('/') for p in parts if p.strip('/'))
+
+
+def s3_endpoint(config, remote=None):
+    """The S3 endpoint URL in effect ('' for AWS): s3_endpoint_url, else the URL's host."""
+    remote = remote or _remote(config)
+    return _cfg(config, 's3_endpoint_url') or remote.endpoint
+
+
+def target_url(config, ctx):
+    """The duplicity URL of ctx.unit's backups: the remote plus ``/<unit slug>``."""
+    remote = _remote(config)
+    slug = unit_slug(ctx.unit)
+    b = remote.backend
+    if b == 'file':
+        return 'file://' + remote.path + '/' + slug
+    if b == 's3':
+        scheme = 'boto3+s3' if _v(ctx.version) < V_BOTO3_S3 else 's3'
+        return '{}:///{}'.format(scheme, _join(remote.bucket, remote.prefix, slug))
+    if b == 'azure':
+        container = '{}-{}'.format(remote.container, slug.lower())
+        if not _CONTAINER_RE.match(container):
+            raise ValueError('remote_backup_url: azure container {!r} (container + "-" + unit) is '
+                             'not a valid Azure container name (at most 63 lowercase letters, digits '
+                             'and single hyphens); use a shorter container name'.format(container))
+        return 'azure://' + container
+    user = _user(config, remote)
+    netloc = (quote(user, safe='') + '@' if user else '') + remote.host
+    if remote.port:
+        netloc += ':{}'.format(remote.port)
+    if b == 'rsync' and remote.module:
+        return 'rsync://{}::/{}'.format(netloc, _join(remote.module, remote.path, slug))
+    scheme = {'sftp': 'sftp', 'scp': 'scp', 'rsync': 'rsync', 'ftp': 'ftp',
+              'ftps': 'ftps' if remote.implicit_tls else 'ftpes'}[b]
+    path = _join(remote.path, slug)
+    if remote.path.startswith('/'):
+        path = '/' + path  # absolute: host//abs/dir
+    return '{}://{}/{}'.format(scheme, netloc, path)
+
+
+# --------------------------------------------------------------------------- encryption
+
+def encryption_mode(config):
+    """'disabled', 'public-key', 'passphrase' or '' (nothing configured)."""
+    if _cfg(config, 'disable_encryption', False) in (True, 'true', 'True', 1):
+        return 'disabled'
+    if _cfg(config, 'gpg_public_key'):
+        return 'public-key'
+    if config.get('encryption_passphrase'):
+        return 'passphrase'
+    return ''
+
+
+def _encryption_args(config, ctx):
+    mode = encryption_mode(config)
+    if mode == 'disabled':
+        return ['--no-encryption']
+    if mode == 'public-key':
+        if not ctx.encrypt_key:
+            raise ValueError('gpg_public_key: no fingerprint of the imported key was given')
+        if not re.match(r'^(0x)?[0-9A-Fa-f]{8,40}$', ctx.encrypt_key):
+            raise ValueError('gpg_public_key: {!r} is not a key fingerprint'.format(ctx.encrypt_key))
+        return ['--encrypt-key=' + ctx.encrypt_key, '--gpg-options=' + TRUST_GPG_OPTION]
+    if mode == 'passphrase':
+        return ['--gpg-options=' + AES256_GPG_OPTION]
+    raise ValueError('encryption_passphrase: one of encryption_passphrase, gpg_public_key or '
+                     'disable_encryption=true is required')
+
+
+# --------------------------------------------------------------------------- argv
+
+def ssh_options(paths, with_key=True):
+    """OpenSSH-style -o options: our key, our known_hosts only, strict host key checking.
+
+    duplicity's paramiko backend (sftp, scp) reads -oIdentityFile=, -oUserKnownHostsFile=
+    and -oGlobalKnownHostsFile= from --ssh-options (backends/ssh_paramiko_backend.py) and
+    fails on an unknown host key when nobody answers its prompt (stdin is /dev/null); the
+    rsync backend passes them to ssh -e, where StrictHostKeyChecking=yes applies.
+    """
+    opts = []
+    if with_key:
+        # only when the file is written: paramiko does not skip a missing key file
+        opts += ['-oIdentityFile=' + paths.ssh_key, '-oIdentitiesOnly=yes']
+    opts += ['-oUserKnownHostsFile=' + paths.known_hosts,
+            '-oGlobalKnownHostsFile=/dev/null',
+            '-oStrictHostKeyChecking=yes']
+    return opts
+
+
+def _backend_args(config, ctx, remote):
+    args = []
+    if remote.uses_ssh:
+        with_key = bool(config.get('private_ssh_key'))
+        args += ['--ssh-options=' + o for o in ssh_options(ctx.paths, with_key)]
+        if remote.backend == 'rsync':
+            args.append('--rsync-options=' + _rsync_mkdir_option(remote, ctx.unit))
+    if remote.backend == 'ftps' and _cfg(config, 'ca_certificate'):
+        args.append('--ssl-cacert-file=' + ctx.paths.ca_file)
+    if remote.backend == 's3':
+        endpoint = s3_endpoint(config, remote)
+        if endpoint:
+            args.append('--s3-endpoint-url=' + endpoint)
+        region = _cfg(config, 's3_region_name')
+        if region:
+            if not re.match(r'^[a-z0-9-]+$', region):
+                raise ValueError('s3_region_name: {!r} is not a region name'.format(region))
+            args.append('--s3-region-name=' + region)
+    return args
+
+
+def _rsync_mkdir_option(remote, unit):
+    """--rsync-path that creates the target directory before rsync starts on the server.
+
+    rsync only creates the last directory level, and duplicity's first rsync call lists the
+    target directory; ``mkdir -p`` via the remote shell works with any rsync version (unlike
+    --mkpath, rsync >= 3.2.3 on both ends). The rsync backend splits its command line with
+    shlex, and 2.x/3.x strip quotes at both ends of an --rsync-options value
+    (cli_util.SplitOptionsAction), so spaces and ``&`` are backslash-escaped instead of quoted;
+    parse_remote allows no quotes, spaces or backslashes in paths.
+    """
+    directory = _join(remote.path, unit_slug(unit))
+    if remote.path.startswith('/'):
+        directory = '/' + directory
+    return r'--rsync-path=mkdir\ -p\ {}\ \&\&\ rsync'.format(directory)
+
+
+def selection_args(ctx):
+    """Excludes first (the charm's own dirs, then the user's patterns), includes, then **."""
+    own = list(ctx.paths.own_dirs()) + [ctx.paths.restore_dir, ctx.paths.log_dir]
+    home = ctx.gnupg_home
+    if home and not any(home == d or home.startswith(d.rstrip('/') + '/') for d in own):
+        own.append(home)
+    args = []
+    seen = set()
+    own = [d for d in own if not any(d != o and d.startswith(o.rstrip('/') + '/') for o in own)]
+    for pattern in own + list(ctx.excludes):
+        if pattern and pattern not in seen:
+            seen.add(pattern)
+            args.append('--exclude=' + pattern)
+    if not ctx.includes:
+        raise ValueError('aux_backup_directory: no paths to back up (declare a fileset over the '
+                         'backup relation or set aux_backup_directory)')
+    for path in ctx.includes:
+        if not path.startswith('/'):
+            raise ValueError('aux_backup_directory: {!r} is not an absolute path'.format(path))
+        args.append('--include=' + path)
+    args.append('--exclude=**')
+    return args
+
+
+def _check_time(value, what='time'):
+    value = str(value).strip()
+    if not _TIME_RE.match(value):
+        raise ValueError('{}: {!r} is not a duplicity time (e.g. now, 3D, 2W, '
+                         '2024-01-31T12:00:00Z)'.format(what, value))
+    return value
+
+
+def _check_count(count):
+    try:
+        n = int(count)
+    except (TypeError, ValueError):
+        n = 0
+    if isinstance(count, bool) or n < 1 or str(count).strip() != str(n):
+        raise ValueError('count: {!r} must be an integer >= 1'.format(count))
+    return str(n)
+
+
+def restore_path(path):
+    """Path inside the backup as list-current-files prints it (relative to /), or ''."""
+    if path is None:
+        return ''
+    p = str(path).strip()
+    if any(c in p for c in '\n\r\0'):
+        raise ValueError('path: {!r} contains control characters'.format(p))
+    parts = [x for x in p.split('/') if x]
+    if any(x in ('.', '..') for x in parts):
+        raise ValueError('path: {!r} must not contain . or .. components'.format(p))
+    return '/'.join(parts)
+
+
+def restore_destination(target, path=None):
+    """The directory or file duplicity restores to: ``target/<path>`` (``target`` without path).
+
+    duplicity writes the selected path AS its target argument, while the design recreates
+    ``path`` as ``target/<path>``. duplicity does not create missing parents of that
+    destination (0.8, 2.1 and 3.x all fail with ENOENT and still exit 0), so the caller must
+    ``os.makedirs(os.path.dirname(restore_destination(...)))`` first and check afterwards
+    that the destination exists.
+    """
+    if not target or not str(target).startswith('/'):
+        raise ValueError('target: {!r} must be an absolute directory'.format(target))
+    return posixpath.normpath(posixpath.join(str(target), restore_path(path)))
+
+
+def _full_if_older_than(config):
+    value = str(_cfg(config, 'full_if_older_than', '1M') or '1M')
+    if value == 'always':
+        return value
+    if not _INTERVAL_RE.match(value):
+        raise ValueError('full_if_older_than: {!r} is not a duplicity interval (e.g. 7D, 2W, 1M) '
+                         'or "always"'.format(value))
+    return value
+
+
+def _volsize(config):
+    try:
+        n = int(_cfg(config, 'volsize', 200))
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise ValueError('volsize: {!r} must be a positive number of MB'.format(config.get('volsize')))
+    return n
+
+
+def _concurrency(config):
+    try:
+        n = int(_cfg(config, 'concurrency', 1) or 1)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise ValueError('concurrency: {!r} must be an integer >= 1'.format(config.get('concurrency')))
+    return n
+
+
+def backup_type(config, full=False):
+    """'full' or 'incremental': what a backup with these settings asks duplicity for."""
+    return 'full' if full or _full_if_older_than(config) == 'always' else 'incremental'
+
+
+def build_argv(operation, config, ctx, *, full=False, time=None, path=None, target=None,
+               count=None, compare_data=False):
+    """The duplicity argv (a list, never a shell string) for one operation."""
+    if operation not in OPERATIONS:
+        raise ValueError('unknown operation {!r}'.format(operation))
+    version = _v(ctx.version)
+    remote = _remote(config)
+    url = target_url(config, ctx)
+
+    common = ['--archive-dir=' + ctx.paths.archive_dir,
+              '--name=' + unit_slug(ctx.unit),
+              '--tempdir=' + ctx.paths.temp_dir,
+              '--verbosity=notice']
+    if ctx.log_file:
+        common.append('--log-file=' + ctx.log_file)
+    common += _encryption_args(config, ctx)
+    common += _backend_args(config, ctx, remote)
+
+    if operation == 'backup':
+        kind = backup_type(config, full)
+        if kind == 'full':
+            argv = ['full']
+        else:
+            argv = ['incremental' if version < V_PATH_TO_RESTORE else 'incr']
+        argv += common
+        argv.append('--volsize={}'.format(_volsize(config)))
+        if kind == 'incremental':
+            argv.append('--full-if-older-than=' + _full_if_older_than(config))
+        if version >= V_CONCURRENCY and _concurrency(config) > 1:
+            argv.append('--concurrency={}'.format(_concurrency(config)))
+        argv += selection_args(ctx)
+        argv += ['/', url]
+    elif operation == 'collection-status':
+        argv = ['collection-status'] + common + [url]
+    elif operation == 'list-current-files':
+        argv = ['list-current-files'] + common
+        if time:
+            argv.append('--restore-time=' + _check_time(time))
+        argv.append(url)
+    elif operation == 'restore':
+        if not target or not str(target).startswith('/'):
+            raise ValueError('target: {!r} must be an absolute directory'.format(target))
+        argv = ['restore'] + common
+        if time:
+            argv.append('--restore-time=' + _check_time(time))
+        rel = restore_path(path)
+        if rel:
+            opt = '--file-to-restore=' if version < V_PATH_TO_RESTORE else '--path-to-restore='
+            argv.append(opt + rel)
+        argv += [url, restore_destination(target, rel)]
+    elif operation == 'verify':
+        argv = ['verify'] + common
+        if compare_data:
+            argv.append('--compare-data')
+        if time:
+            argv.append('--restore-time=' + _check_time(time))
+        argv += selection_args(ctx)
+        argv += [url, '/']
+    elif operation == 'remove-older-than':
+        if time is None or str(time).strip() == '':
+            raise ValueError('time: required for remove-older-than')
+        argv = ['remove-older-than', _check_time(time)] + common + ['--force', url]
+    elif operation in ('remove-all-but-n-full', 'remove-all-inc-of-but-n-full'):
+        argv = [operation, _check_count(count)] + common + ['--force', url]
+    else:  # cleanup
+        argv = ['cleanup'] + common + ['--force', url]
+    return [ctx.duplicity] + argv
+
+
+def notes(config, ctx):
+    """Settings that the installed duplicity or the chosen backend ignores (for logging)."""
+    out = []
+    version = _v(ctx.version)
+    backend = _cfg(config, 'backend')
+    try:
+        conc = _concurrency(config)
+    except ValueError:
+        conc = 1
+    if conc > 1 and version < V_CONCURRENCY:
+        out.append('concurrency={} ignored: duplicity {} has no parallel uploads (3.0 or later '
+                   'needed)'.format(conc, '.'.join(str(x) for x in version)))
+    if _cfg(config, 'ca_certificate') and backend not in ('ftps', 's3'):
+        out.append('ca_certificate ignored: only used by the ftps and s3 backends')
+    if backend == 'rsync' and config.get('remote_password'):
+        try:
+            remote = _remote(config)
+        except ValueError:
+            remote = None
+        if remote is not None and remote.uses_ssh:
+            out.append('remote_password ignored for rsync over SSH (key authentication only)')
+    if encryption_mode(config) == 'public-key' and config.get('encryption_passphrase'):
+        out.append('encryption_passphrase is not used to encrypt (gpg_public_key takes precedence); '
+                   'it is passed as the private key passphrase when restoring')
+    return out
+
+
+# --------------------------------------------------------------------------- environment
+
+def env_vars(config, paths, gnupg_home=''):
+    """The variables the charm sets for duplicity (secrets included): what the env file holds."""
+    env = {'GNUPGHOME': gnupg_home or paths.gnupg_home}
+    backend = _cfg(config, 'backend')
+    mode = encryption_mode(config)
+    if mode == 'passphrase':
+        env['PASSPHRASE'] = config.get('encryption_passphrase')
+    elif mode == 'public-key':
+        # Backups with only --encrypt-key need no passphrase (dup_main.get_passphrase);
+        # restore/verify/list decrypt with the private key and would prompt without
+        # PASSPHRASE: give the key's passphrase if there is one, else the empty string.
+        env['PASSPHRASE'] = config.get('encryption_passphrase') or ''
+    if backend in ('sftp', 'scp', 'rsync', 'ftp', 'ftps') and config.get('remote_password'):
+        # Backend.get_password (duplicity/backend.py) reads FTP_PASSWORD up to 2.x; 3.x reads
+        # BACKEND_PASSWORD first and warns that FTP_PASSWORD is deprecated. Both are set so
+        # the same env file serves every version. paramiko uses it for password auth and key
+        # passphrases, lftp for the login, the rsync backend passes it on as RSYNC_PASSWORD.
+        env['BACKEND_PASSWORD'] = config.get('remote_password')
+        env['FTP_PASSWORD'] = config.get('remote_password')
+    if backend == 's3':
+        if _cfg(config, 'aws_access_key_id'):
+            env['AWS_ACCESS_KEY_ID'] = _cfg(config, 'aws_access_key_id')
+        if config.get('aws_secret_access_key'):
+            env['AWS_SECRET_ACCESS_KEY'] = _cfg(config, 'aws_secret_access_key')
+        if _cfg(config, 'ca_certificate'):
+            env['AWS_CA_BUNDLE'] = paths.ca_file
+        try:
+            endpoint = s3_endpoint(config)
+        except ValueError:
+            endpoint = _cfg(config, 's3_endpoint_url')
+        if endpoint:
+            env['AWS_REQUEST_CHECKSUM_CALCULATION'] = 'when_required'
+            env['AWS_RESPONSE_CHECKSUM_VALIDATION'] = 'when_required'
+    if backend == 'azure' and config.get('azure_connection_string'):
+        env['AZURE_CONNECTION_STRING'] = config.get('azure_connection_string').strip()
+    return env
+
+
+def merge_env(base_env, variables, gnupg_home=''):
+    """base_env without anything that could override the charm's choices, plus variables."""
+    env = {k: v for k, v in base_env.items()
+           if k not in SCRUBBED_ENV and not k.startswith(SCRUBBED_ENV_PREFIXES)}
+    env.update(variables)
+    if gnupg_home:
+        env['GNUPGHOME'] = gnupg_home
+    return env
+
+
+def build_env(config, ctx, base_env):
+    """The child environment for duplicity: base_env (scrubbed) + secrets and settings."""
+    return merge_env(base_env, env_vars(config, ctx.paths, ctx.gnupg_home))
+
+
+# --------------------------------------------------------------------------- secret files
+
+def decode_private_key(value):
+    """private_ssh_key (base64 of an OpenSSH or PEM key) -> key bytes with a final newline."""
+    text = ''.join((value or '').split())
+    if not text:
+        raise ValueError('private_ssh_key: it is empty')
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError('private_ssh_key: not valid base64 (give the key file base64-encoded, '
+                         'e.g. base64 -w0 ~/.ssh/id_ed25519)') from None
+    try:
+        decoded = raw.decode('ascii')
+    except UnicodeDecodeError:
+        raise ValueError('private_ssh_key: the decoded value is not a text private key') from None
+    m = re.search(r'-----BEGIN ((OPENSSH|RSA|DSA|EC|ENCRYPTED) )?PRIVATE KEY-----', decoded)
+    if not m or '-----END ' not in decoded[m.end():]:
+        raise ValueError('private_ssh_key: the decoded value is not an OpenSSH or PEM private key '
+                         '(expected -----BEGIN ... PRIVATE KEY-----)')
+    decoded = decoded.strip().replace('\r\n', '\n') + '\n'
+    return decoded.encode('ascii')
+
+
+def known_hosts_lines(text, host, port):
+    """Normalise the known_host_key lines for host:port.
+
+    A line with only a key (``ssh-ed25519 AAAA...``) gets the host prepended; for a port
+    other than 22 plain host patterns become ``[host]:port`` (how OpenSSH and paramiko
+    look up non-standard ports). Hashed (``|1|``) and bracketed patterns are kept.
+    """
+    port = port or 22
+    out = []
+    for raw in (text or '').replace('\r\n', '\n').split('\n'):
+        line = raw.strip()
+        if not line or line.startswith('#'):
+            continue
+        fields = line.split()
+        marker = []
+        if fields[0].startswith('@'):
+            marker, fields = [fields[0]], fields[1:]
+        if fields and _KEY_TYPE_RE.match(fields[0]):
+            fields = [host] + fields
+        if len(fields) < 3 or not _KEY_TYPE_RE.match(fields[1]) or \
+                not re.match(r'^[A-Za-z0-9+/=]+$', fields[2]):
+            raise ValueError('known_host_key: {!r} is not a known_hosts line '
+                             '(host key-type base64-key), as printed by ssh-keyscan'
+                             .format(line[:60]))
+        if port != 22:
+            pats = []
+            for pat in fields[0].split(','):
+                if pat.startswith(('[', '|', '!')):
+                    pats.append(pat)
+                else:
+                    pats.append('[{}]:{}'.format(pat, port))
+            fields[0] = ','.join(pats)
+        out.append(' '.join(marker + fields))
+    if not out:
+        raise ValueError('known_host_key: no known_hosts line given (required for SSH backends; '
+                         'run ssh-keyscan -p PORT HOST)')
+    return out
+
+
+def secret_files(config, paths):
+    """Root-only files to write (SSH key, known_hosts, CA, env file), in content order.
+
+    Raises ValueError naming the key when a value cannot be turned into its file, so the
+    caller writes nothing half-finished.
+    """
+    backend = _cfg(config, 'backend')
+    files = []
+    remote = _remote(config) if backend else None
+    if remote is not None and remote.uses_ssh:
+        if config.get('private_ssh_key'):
+            files.append(SecretFile(paths.ssh_key, decode_private_key(config['private_ssh_key'])))
+        lines = known_hosts_lines(config.get('known_host_key', ''), remote.host, remote.port)
+        files.append(SecretFile(paths.known_hosts, ('\n'.join(lines) + '\n').encode('utf-8')))
+    if _cfg(config, 'ca_certificate') and backend in ('ftps', 's3'):
+        ca = _cfg(config, 'ca_certificate').replace('\r\n', '\n')
+        if '-----BEGIN CERTIFICATE-----' not in ca or '-----END CERTIFICATE-----' not in ca:
+            raise ValueError('ca_certificate: not a PEM certificate (-----BEGIN CERTIFICATE-----)')
+        files.append(SecretFile(paths.ca_file, (ca.strip() + '\n').encode('ascii', 'replace')))
+    files.append(SecretFile(paths.env_file,
+                            (json.dumps(env_vars(config, paths), indent=1, sort_keys=True) + '\n')
+                            .encode('utf-8')))
+    return files
+
+
+def secret_values(config):
+    """Every secret string in config (for redaction and leak checks), longest first."""
+    values = []
+    for key in ('encryption_passphrase', 'remote_password', 'private_ssh_key',
+                'aws_access_key_id', 'aws_secret_access_key', 'azure_connection_string'):
+        v = config.get(key)
+        if isinstance(v, str) and v.strip():
+            values.append(v)
+            if v.strip() != v:
+                values.append(v.strip())
+    key = config.get('private_ssh_key')
+    if key:
+        try:
+            decoded = decode_private_key(key).decode('ascii')
+        except ValueError:
+            decoded = ''
+        body = [ln for ln in decoded.splitlines() if ln and not ln.startswith('-----')]
+        if body:
+            values.append(''.join(body))
+            values.extend(ln for ln in body if len(ln) >= 16)
+    conn = config.get('azure_connection_string') or ''
+    for part in conn.split(';'):
+        name, _, val = part.partition('=')
+        if name.strip().lower() in ('accountkey', 'sharedaccesssignature') and val.strip():
+            values.append(val.strip())
+    seen, out = set(), []
+    for v in sorted(values, key=len, reverse=True):
+        if v not in seen:
+            seen.add(v)
+            out.append(v)
+    return out
+
+
+def redact(text, config):
+    """text with every secret value of config replaced by ``***``."""
+    for v in secret_values(config):
+        text = text.replace(v, '***')
+    return text

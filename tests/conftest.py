@@ -1,0 +1,2 @@
+"""Shared pytest configuration for tests that run the built charm."""
+from harness.fixtures import *

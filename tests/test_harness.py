@@ -1,0 +1,327 @@
+"""Tests of the local Juju agent harness itself, with a throwaway charm."""
+import json
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+from harness import ActionInvalid, HookFailed, Model, ToolMisuse, validate_action_params
+
+TINY = {
+    'metadata.yaml': """
+        name: tiny
+        summary: throwaway charm for the harness tests
+        description: throwaway charm for the harness tests
+        maintainer: Harness Tests <harness@example.invalid>
+        subordinate: true
+        series: [jammy]
+        provides:
+          data:
+            interface: tiny-data
+            scope: container
+        requires:
+          host:
+            interface: juju-info
+            scope: container
+        """,
+    'layer.yaml': """
+        includes: ['layer:basic']
+        options:
+          basic:
+            use_venv: true
+        """,
+    'config.yaml': """
+        options:
+          message:
+            type: string
+            default: ""
+            description: status message
+          secret-word:
+            type: string
+            default: ""
+            description: a secret
+          size:
+            type: int
+            default: 3
+            description: a number
+        """,
+    'actions.yaml': """
+        report:
+          description: report things
+          params:
+            mode:
+              type: string
+              enum: [ok, fail]
+              default: ok
+            count:
+              type: integer
+              minimum: 1
+          additionalProperties: false
+        """,
+    'reactive/tiny.py': """
+        import json
+        import os
+
+        from charmhelpers.core import hookenv
+        from charms.layer import options
+        from charms.reactive import hook, set_flag, when, when_not
+
+
+        @hook('install')
+        def install():
+            with open('env-install.json', 'w') as fp:
+                json.dump(dict(os.environ), fp)
+            hookenv.log('use_venv={}'.format(
+                options.get('basic', 'use_venv')), level='DEBUG')
+
+
+        @when('config.changed')
+        def configure():
+            message = hookenv.config('message')
+            if message:
+                hookenv.status_set('active', message)
+            else:
+                hookenv.status_set('blocked', 'message not set')
+            if hookenv.config('secret-word'):
+                hookenv.log('careless: ' + hookenv.config('secret-word'))
+            set_flag('tiny.configured')
+
+
+        @when('config.set.message')
+        def message_set():
+            hookenv.log('config.set.message is set')
+
+
+        @when('config.default.size')
+        def size_default():
+            hookenv.log('size is default')
+
+
+        @hook('data-relation-changed')
+        def publish():
+            rid = hookenv.relation_id()
+            remote_app = os.environ['JUJU_REMOTE_APP']
+            remote = hookenv.relation_get(app=remote_app, rid=rid) or {}
+            hookenv.relation_set(rid, {'echo': remote.get('fileset', '')})
+            if hookenv.is_leader():
+                hookenv.relation_set(rid, {'app-echo': remote.get('fileset',
+                                                                  '')},
+                                     app=True)
+            if remote.get('fail') == 'yes':
+                raise RuntimeError('asked to fail')
+        """,
+    'actions/report': """
+        #!/usr/bin/env python3
+        import sys
+        sys.path.append('lib')
+        from charms.layer.basic import activate_venv  # noqa: E402
+        activate_venv()
+        from charmhelpers.core import hookenv  # noqa: E402
+        params = hookenv.action_get()
+        hookenv.action_set({'result.mode': params['mode'],
+                            'result.count': params.get('count', 0),
+                            'python': sys.prefix})
+        if params['mode'] == 'fail':
+            hookenv.action_fail('asked to fail')
+        """,
+}
+
+
+@pytest.fixture(scope='module')
+def tiny_src(tmp_path_factory):
+    src = tmp_path_factory.mktemp('tiny-src')
+    for name, text in TINY.items():
+        path = src / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+        if name.startswith('actions/'):
+            path.chmod(0o755)
+    return src
+
+
+@pytest.fixture(scope='module')
+def tiny(tiny_src, tmp_path_factory):
+    from harness import build_charm, find_charm_build
+    return build_charm(tiny_src, tmp_path_factory.mktemp('tiny-build'),
+                       charm_build=find_charm_build())
+
+
+def deploy(model, tiny, **config):
+    host = model.add_application('host')  # played by the test
+    host0 = host.add_unit()
+    app = model.add_application('tiny', charm=tiny, config=config)
+    unit = app.add_unit(principal=host0)
+    return host, host0, app, unit
+
+
+def test_build_uses_stand_in(tiny):
+    assert (tiny / 'hooks' / 'install').exists()
+    assert (tiny / 'hooks' / 'data-relation-changed').exists()
+    assert (tiny / 'lib' / 'charms' / 'layer' / 'basic.py').exists()
+    assert 'test-only' in (tiny / 'lib/charms/layer/basic.py').read_text() \
+        or 'stand-in' in (tiny / 'lib/charms/layer/basic.py').read_text()
+    assert os.access(tiny / 'actions' / 'report', os.X_OK)
+
+
+def test_deploy_order_env_and_status(juju_model, tiny):
+    _host, _host0, app, unit = deploy(juju_model, tiny)
+    hooks = [h for u, h, *_ in juju_model.hook_log if u == 'tiny/0']
+    assert hooks == ['install', 'leader-elected', 'config-changed', 'start']
+    assert unit.status == ('blocked', 'message not set')
+    assert ('DEBUG', 'use_venv=True') in unit.logs
+    assert ('INFO', 'size is default') in unit.logs
+    assert (unit.venv_dir / 'bin' / 'python').exists()
+    assert unit.charm_dir == juju_model.agents_root / 'unit-tiny-0' / 'charm'
+
+    env = json.loads((unit.charm_dir / 'env-install.json').read_text())
+    assert env['JUJU_UNIT_NAME'] == 'tiny/0'
+    assert env['JUJU_PRINCIPAL_UNIT'] == 'host/0'
+    assert env['JUJU_HOOK_NAME'] == 'install'
+    assert env['JUJU_VERSION'] == '3.4.0'
+    assert env['CHARM_DIR'] == env['JUJU_CHARM_DIR'] == str(unit.charm_dir)
+    assert env['PATH'].split(':')[1] == str(unit.tools_dir)  # venv/bin first
+    assert env['VIRTUAL_ENV'] == str(unit.venv_dir)
+    assert 'HOME' not in env and 'PYTEST_CURRENT_TEST' not in env
+    assert env['LANG'] == 'C.UTF-8'
+
+    app.set_config(message='hello world')
+    assert unit.status == ('active', 'hello world')
+    assert unit.status_history[-2:] == [('blocked', 'message not set'),
+                                        ('active', 'hello world')]
+    assert ('INFO', 'config.set.message is set') in unit.logs
+    calls = unit.calls_to('config-get')
+    assert calls and calls[0]['argv'] == ['config-get', '--all',
+                                          '--format=json']
+
+
+def test_relation_data_flows_and_failed_hook_is_not_committed(juju_model,
+                                                                tiny):
+    _host, _host0, _app, unit = deploy(juju_model, tiny, message='x')
+    rel = juju_model.relate('tiny:data', 'host:juju-info')
+    assert rel.rid('tiny') == 'data:1' and rel.rid('host') == 'juju-info:1'
+    assert rel.scope == 'container'
+    hooks = [h for u, h, *_ in juju_model.hook_log if u == 'tiny/0'][4:]
+    assert hooks == ['data-relation-created', 'data-relation-joined',
+                     'data-relation-changed']
+
+    rel.set_data('host', {'fileset': '/srv,/etc'})
+    assert rel.data('tiny/0')['echo'] == '/srv,/etc'
+    assert rel.data('tiny/0')['private-address'] == unit.address
+    assert rel.data('tiny') == {'app-echo': '/srv,/etc'}
+    changed = [c for c in unit.calls_to('relation-set')]
+    assert any('--app' in c['argv'] for c in changed)
+    assert any('/srv,/etc' in c.get('file', '') for c in changed)
+
+    with pytest.raises(HookFailed) as err:
+        rel.set_data('host', {'fileset': '/other', 'fail': 'yes'})
+    assert 'asked to fail' in err.value.stderr
+    assert rel.data('tiny/0')['echo'] == '/srv,/etc'
+    assert rel.data('tiny') == {'app-echo': '/srv,/etc'}
+
+    juju_model.depart(rel)
+    hooks = [h for u, h, *_ in juju_model.hook_log if u == 'tiny/0'][-2:]
+    assert hooks == ['data-relation-departed', 'data-relation-broken']
+
+
+def test_actions(juju_model, tiny):
+    _host, _host0, _app, unit = deploy(juju_model, tiny)
+    ok = unit.run_action('report', count=2)
+    assert ok.status == 'completed'
+    assert ok.results['result'] == {'mode': 'ok', 'count': '2'}
+    assert ok.results['python'] == str(unit.venv_dir)
+    failed = unit.run_action('report', mode='fail')
+    assert failed.status == 'failed' and failed.message == 'asked to fail'
+    assert failed.results['result']['mode'] == 'fail'  # kept, as in Juju
+    with pytest.raises(ActionInvalid):
+        unit.run_action('report', bogus=1)
+    with pytest.raises(ActionInvalid):
+        unit.run_action('report', count='2')
+    with pytest.raises(ActionInvalid):
+        unit.run_action('report', count=0)
+    with pytest.raises(ActionInvalid):
+        unit.run_action('nope')
+
+
+def test_validate_action_params_defaults():
+    spec = {'params': {'full': {'type': 'boolean', 'default': False},
+                       'time': {'type': 'string'}},
+            'required': ['time']}
+    assert validate_action_params('x', spec, {'time': 'now'}) == {
+        'full': False, 'time': 'now'}
+    with pytest.raises(ActionInvalid):
+        validate_action_params('x', spec, {})
+    # additionalProperties defaults to true, as in Juju
+    assert validate_action_params('x', spec, {'time': 'a', 'y': 1})['y'] == 1
+
+
+def test_captured_text_finds_leaks(juju_model, tiny):
+    _host, _host0, app, unit = deploy(juju_model, tiny)
+    app.set_config(**{'secret-word': 'hunter2'})
+    assert 'hunter2' in juju_model.captured_text()
+    assert ('INFO', 'careless: hunter2') in unit.logs
+
+
+def tool(unit, *argv, stdin=None):
+    return subprocess.run([str(unit.tools_dir / argv[0])] + list(argv[1:]),
+                          input=stdin, capture_output=True,
+                          text=True, check=False)
+
+
+def test_tools_directly(tmp_path):
+    model = Model(tmp_path / 'm', juju_version='2.9.49')
+    host = model.add_application('host')
+    h0 = host.add_unit()
+    other = model.add_application('other')
+    o0 = other.add_unit(principal=h0)
+    rel = model.relate('other:info', 'host:info', scope='container')
+    o0._set_context({'hook': 'info-relation-changed', 'relation_id': 'info:1',
+                     'remote_unit': 'host/0', 'remote_app': 'host',
+                     'pending': {}, 'action': None})
+    rel.set_data('host/0', {'k': 'v'}, run_hooks=False)
+    assert json.loads(tool(o0, 'relation-get', '--format=json', '-',
+                           'host/0').stdout) == {'k': 'v'}
+    assert json.loads(tool(o0, 'relation-ids', '--format=json',
+                           'info').stdout) == ['info:1']
+    assert json.loads(tool(o0, 'relation-list', '--format=json', '-r',
+                           'info:1').stdout) == ['host/0']
+    assert tool(o0, 'relation-list', '--app').stdout == 'host\n'
+    assert tool(o0, 'relation-set', '--file', '-',
+                stdin='a: b\n').returncode == 0
+    assert json.loads(tool(o0, 'relation-get', '--format=json', '-',
+                           'other/0').stdout) == {'a': 'b'}
+    assert rel.data('other/0') == {}  # not committed while the hook runs
+    assert '--file' in tool(o0, 'relation-set', '--help').stdout
+    bad = tool(o0, 'relation-get', '--bogus')
+    assert bad.returncode == 2 and 'ERROR' in bad.stderr
+    assert tool(o0, 'state-get').returncode == 1
+    assert tool(o0, 'secret-get', 'secret:abc').returncode == 1  # 2.9
+    assert tool(o0, 'status-set', 'fine', 'x').returncode == 1
+    assert tool(o0, 'juju-log', '-l', 'WARNING', '--', '-dash').returncode \
+        == 0
+    assert ('WARNING', '-dash') in o0.logs
+    assert json.loads(tool(o0, 'is-leader', '--format=json').stdout) is True
+    model.juju_version = '3.4.0'
+    uri = model.add_secret({'password': 's3cret'})
+    assert tool(o0, 'secret-get', uri, 'password').stdout == 's3cret\n'
+
+
+def test_tool_misuse_fails_the_hook(juju_model, tiny, tmp_path):
+    _host, _host0, _app, unit = deploy(juju_model, tiny)
+    hook = unit.charm_dir / 'hooks' / 'update-status'
+    hook.write_text('#!/bin/sh\nconfig-get --bogus >/dev/null\nexit 0\n')
+    with pytest.raises(ToolMisuse):
+        unit.run_hook('update-status')
+
+
+def test_upgrade_and_remove(juju_model, tiny):
+    _host, _host0, app, unit = deploy(juju_model, tiny, message='m')
+    (unit.charm_dir / 'made-by-charm').write_text('x')
+    app.upgrade_charm(tiny)
+    assert (unit.charm_dir / 'made-by-charm').exists()
+    assert (unit.charm_dir / '.unit-state.db').exists()
+    unit.remove()
+    hooks = [h for u, h, *_ in juju_model.hook_log if u == 'tiny/0']
+    assert hooks[-4:] == ['upgrade-charm', 'config-changed', 'stop',
+                          'remove']
+    assert unit.status == ('active', 'm')
