@@ -11,10 +11,11 @@ Flags (design.md section 6):
 - ``duplicity.encryption-ready``: encryption usable: passphrase set, public key imported, or
   explicitly disabled (fixed).
 - ``duplicity.ready``: everything valid, the runner's spec written; backups can run (fixed).
+- ``duplicity.stopped``: the stop hook removed the unit's files; nothing is installed again.
 """
 
 from charmhelpers.core import hookenv
-from charms.reactive import (clear_flag, endpoint_from_name, hook, toggle_flag, when,
+from charms.reactive import (clear_flag, endpoint_from_name, hook, set_flag, toggle_flag, when,
                              when_all, when_any, when_not, when_not_all)
 
 import duplicity_charm as charm
@@ -23,6 +24,7 @@ VALID = ["duplicity.valid.{}".format(group) for group in charm.GROUPS]
 
 
 @when_not("duplicity.installed")
+@when_not("duplicity.stopped")
 def install():
     ok = charm.install(hookenv.config())
     toggle_flag("duplicity.installed", ok)
@@ -118,5 +120,7 @@ def update_nrpe_checks():
 @hook("stop")
 def stop():
     charm.stop()
-    for flag in ["duplicity.ready", "duplicity.ssh-configured", "duplicity.encryption-ready"]:
+    set_flag("duplicity.stopped")
+    for flag in ["duplicity.installed", "duplicity.ready", "duplicity.ssh-configured",
+                 "duplicity.encryption-ready"]:
         clear_flag(flag)

@@ -1,2 +1,3 @@
-"""Shared pytest configuration for tests that run the built charm."""
-from harness.fixtures import *
+"""Shared pytest configuration for the tests that run the built charm."""
+from harness.fixtures import *  # the local Juju agent harness
+from servers.fixtures import *  # loopback sshd, FTP/FTPS, moto S3, Azurite

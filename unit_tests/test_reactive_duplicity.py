@@ -33,7 +33,8 @@ def known_flags():
                  for name in meta.get(kind, {})]
     import duplicity_charm
 
-    flags = {"duplicity.installed", "duplicity.install-failed", "duplicity.ssh-configured",
+    flags = {"duplicity.installed", "duplicity.install-failed", "duplicity.stopped",
+             "duplicity.ssh-configured",
              "duplicity.encryption-ready", "duplicity.ready"}
     flags |= {"duplicity.valid.{}".format(g) for g in duplicity_charm.GROUPS}
     flags |= {"config.changed"} | {"config.changed.{}".format(k) for k in keys}
@@ -66,7 +67,7 @@ def test_every_flag_set_in_the_handlers_source_is_known(handlers):
 
 
 @pytest.mark.parametrize("name,flags", [
-    ("install", {"duplicity.installed"}),
+    ("install", {"duplicity.installed", "duplicity.stopped"}),
     ("evaluate", {"duplicity.installed"}),
     ("configure", {"duplicity.installed", "duplicity.encryption-ready", "duplicity.valid.backend",
                    "duplicity.valid.ssh", "duplicity.valid.encryption", "duplicity.valid.schedule",

@@ -1,0 +1,101 @@
+"""Fixtures for end-to-end tests of the built duplicity charm."""
+
+import itertools
+import os
+import shutil
+
+import pytest
+
+from harness import Model
+
+from .helpers import REPO, require_duplicity, unit_files
+
+_APP_COUNTER = itertools.count()
+
+
+def _letters(number):
+    """0 -> a, 25 -> z, 26 -> ba: Juju application names allow no all-digit segments."""
+    out = ""
+    while True:
+        number, digit = divmod(number, 26)
+        out = chr(ord("a") + digit) + out
+        if not number:
+            return out
+
+
+@pytest.fixture(scope="session")
+def duplicity_charm(build):
+    """The duplicity charm, built with charm build from this checkout (once per session)."""
+    return build(REPO)
+
+
+@pytest.fixture(scope="session")
+def principal_charm(build):
+    """The example principal charm that uses interfaces/backup's requires side."""
+    return build(os.path.join(REPO, "tests", "charms", "backup-principal"))
+
+
+class Deployment:
+    """A played principal unit with a duplicity unit related over backup (or general-info)."""
+
+    def __init__(self, model, charm, app_name, bin_dir, endpoint="backup"):
+        self.model = model
+        self.principal_app = model.add_application("principal-" + app_name.split("-")[-1])
+        self.principal = self.principal_app.add_unit()
+        self.app = model.add_application(app_name, charm=charm)
+        self.unit = self.app.add_unit(principal=self.principal,
+                                      extra_path=[bin_dir] if bin_dir else [])
+        self.relation = None
+        if endpoint:
+            self.relation = model.relate("{}:{}".format(app_name, endpoint),
+                                         "{}:{}".format(self.principal_app.name,
+                                                        "backup" if endpoint == "backup"
+                                                        else "juju-info"))
+
+    @property
+    def unit_name(self):
+        return self.unit.name
+
+    def declare(self, **data):
+        self.relation.set_data(self.principal_app.name, data)
+
+    def configure(self, **config):
+        self.app.set_config(**config)
+
+    def action(self, name, **params):
+        return self.unit.run_action(name, params)
+
+    def ok(self, name, **params):
+        result = self.unit.run_action(name, params)
+        assert result.status == "completed", "{} failed: {}".format(name, result.message)
+        return result.results
+
+
+@pytest.fixture
+def deploy(tmp_path, duplicity_charm, request):
+    """deploy(version_id='dup3', endpoint='backup') -> Deployment with a unique app name.
+
+    The app name is unique per test, so the per-unit files the charm writes on this machine
+    never collide; the unit is removed (stop, remove) at teardown, which must leave none.
+    """
+    made = []
+
+    def _deploy(version_id="dup3", endpoint="backup", juju_version="3.4.0"):
+        bin_dir = require_duplicity(version_id)
+        model = Model(tmp_path / "model{}".format(len(made)), juju_version=juju_version)
+        name = "dup{}-{}".format(_letters(os.getpid()), _letters(next(_APP_COUNTER)))
+        deployment = Deployment(model, duplicity_charm, name, bin_dir, endpoint)
+        made.append(deployment)
+        return deployment
+
+    yield _deploy
+    for deployment in made:
+        try:
+            if deployment.unit.deployed:
+                deployment.unit.remove()
+        finally:
+            for path in unit_files(deployment.unit_name):
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                elif os.path.lexists(path):
+                    os.unlink(path)
