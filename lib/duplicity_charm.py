@@ -8,7 +8,6 @@ the content changed.
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 
@@ -30,8 +29,14 @@ BACKEND_PACKAGES = {
     "s3": ["python3-boto3"],
     "azure": ["python3-azure-storage"],
 }
-UPSTREAM_CRON_GLOB = re.compile(r"^periodic_")
-UPSTREAM_ERROR_FILES = ("/var/log/duplicity/backup_error", "/var/log/duplicity/deletion_error")
+# What the deprecated upstream charm left on the machine (removed on upgrade-charm).
+UPSTREAM_CRON_FILES = ("/etc/cron.d/periodic_backup", "/etc/cron.d/periodic_deletion")
+UPSTREAM_FILES = ("/var/run/periodic_backup.error", "/var/run/periodic_deletion.error",
+                  "/var/run/periodic_backup.pid", "/var/run/periodic_deletion.pid",
+                  "/root/.ssh/duplicity_id_rsa",  # a copy of its private SSH key
+                  "/usr/local/lib/nagios/plugins/check_backup_status.py",
+                  "/usr/local/lib/nagios/plugins/check_deletion_status.py")
+UPSTREAM_NRPE_CHECKS = ("backups", "deletions")
 PROXY_KEYS = (("JUJU_CHARM_HTTP_PROXY", "http_proxy"), ("JUJU_CHARM_HTTPS_PROXY", "https_proxy"),
               ("JUJU_CHARM_NO_PROXY", "no_proxy"))
 
@@ -195,8 +200,6 @@ def render_runtime(config, paths, *, unit, duplicity, version, fingerprint, incl
     ctx = duplicity_helper.Context(unit=unit, paths=paths, version=tuple(version),
                                    duplicity=duplicity, encrypt_key=fingerprint,
                                    includes=tuple(includes), excludes=tuple(excludes))
-    for note in duplicity_helper.notes(config, ctx):
-        hookenv.log(note)
     secret_env = {k: v for k, v in duplicity_helper.build_env(config, ctx, {}).items()}
     spec = {
         "unit": unit,
@@ -212,6 +215,9 @@ def render_runtime(config, paths, *, unit, duplicity, version, fingerprint, incl
     }
     changed = write_atomic(paths.env_file, json.dumps(secret_env, sort_keys=True), 0o600)
     changed |= write_atomic(paths.spec_file, json.dumps(spec, indent=1, sort_keys=True), 0o600)
+    if changed:
+        for note in duplicity_helper.notes(config, ctx):
+            hookenv.log(note)
     return changed
 
 
@@ -271,17 +277,21 @@ def remove_schedule(paths):
 # ---------------------------------------------------------------- upgrade and removal
 
 def remove_upstream_leftovers():
-    """Remove what the deprecated upstream charm installed; True if it found any."""
+    """Remove what the deprecated upstream charm installed; True if it found its schedules."""
     found = False
-    if os.path.isdir("/etc/cron.d"):
-        for name in os.listdir("/etc/cron.d"):
-            if UPSTREAM_CRON_GLOB.match(name):
-                path = os.path.join("/etc/cron.d", name)
-                with open(path, errors="replace") as f:
-                    if "duplicity" in f.read() or "juju-run" in open(path).read():
-                        found |= remove(path)
-    for path in UPSTREAM_ERROR_FILES:
-        found |= remove(path)
+    for path in UPSTREAM_CRON_FILES:
+        try:
+            with open(path, errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if "duplicity" in text or "juju-run" in text or "periodic_" in text:
+            found |= remove(path)
+    if found:
+        for path in UPSTREAM_FILES:
+            remove(path)
+        import duplicity_nrpe
+        duplicity_nrpe.remove_checks(UPSTREAM_NRPE_CHECKS)
     return found
 
 
@@ -386,7 +396,12 @@ def remove_ssh_material():
 
 
 def prepare_encryption(config):
+    """Import gpg_public_key when it changed; True when encryption is usable."""
     paths = unit_paths()
+    key = (config.get("gpg_public_key") or "").strip()
+    if key and _kv().get("duplicity.imported-key") == key and os.path.exists(
+            os.path.join(paths.gnupg_home, "pubring.kbx")):
+        return True
     try:
         fingerprint = import_public_key(config, paths)
     except ValueError as err:
@@ -394,6 +409,9 @@ def prepare_encryption(config):
         return False
     set_runtime_problems("encryption", [])
     _kv().set("duplicity.fingerprint", fingerprint)
+    _kv().set("duplicity.imported-key", key)
+    if fingerprint:
+        hookenv.log("gpg_public_key imported: backups are encrypted to {}".format(fingerprint))
     return True
 
 

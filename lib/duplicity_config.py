@@ -28,8 +28,6 @@ _RETENTION = re.compile(r"^(\d+)([hdwmy])$")
 _MAX_AGE = re.compile(r"^(\d+)([mhdw])$")
 _DUP_INTERVAL = re.compile(r"^(\d+[smhDWMY])+$")
 _KEY_ID = re.compile(r"^(0x)?[0-9A-Fa-f]{8,40}$")
-_KNOWN_HOSTS_LINE = re.compile(
-    r"^(@\S+\s+)?\S+\s+(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|sk-\S+)\s+[A-Za-z0-9+/=]+(\s.*)?$")
 _PEM_CERT = re.compile(
     r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
@@ -114,7 +112,9 @@ def validate_ssh(config):
     for line in hosts:
         if line.strip().startswith("#"):
             continue
-        if not _KNOWN_HOSTS_LINE.match(line.strip()):
+        try:  # the same check as the writer of known_hosts (a bare key gets the host added)
+            duplicity_helper.known_hosts_lines(line, "host", 22)
+        except ValueError:
             problems.append("known_host_key has a line that is not a known_hosts entry "
                             "(host keytype base64-key): {!r}".format(line.strip()[:60]))
     return problems
@@ -125,7 +125,8 @@ def _private_key_problems(value):
         text = base64.b64decode("".join(value.split()), validate=True).decode("ascii")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return ["private_ssh_key is not valid base64 (use: base64 -w0 KEYFILE)"]
-    if not re.search(r"-----BEGIN (OPENSSH|RSA|EC|DSA)? ?PRIVATE KEY-----", text):
+    m = re.search(r"-----BEGIN (OPENSSH|RSA|EC|DSA)? ?PRIVATE KEY-----", text)
+    if not m or "-----END " not in text[m.end():]:
         return ["private_ssh_key does not decode to a private key in OpenSSH or PEM format"]
     return []
 
@@ -184,7 +185,7 @@ def validate_schedule(config):
         problems.append("full_if_older_than {!r} must be always or a duplicity interval such as "
                         "7D, 2W, 1M".format(full))
     max_age = config.get("backup_max_age", "")
-    if max_age and not _MAX_AGE.match(max_age):
+    if max_age and (not _MAX_AGE.match(max_age) or not int(max_age[:-1])):
         problems.append("backup_max_age {!r} must be empty or a number and unit, e.g. 26h, 8d, "
                         "90m".format(max_age))
     return problems
@@ -236,7 +237,7 @@ def backup_paths(config, relation_paths=()):
     paths = set(relation_paths)
     paths.update(p for p in split_list(config.get("aux_backup_directory", ""))
                  if p.startswith("/"))
-    return sorted(p.rstrip("/") or "/" for p in paths)
+    return sorted({p.rstrip("/") or "/" for p in paths})
 
 
 def validate_all(config, relation_paths=(), relation_problems=()):

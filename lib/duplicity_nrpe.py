@@ -4,7 +4,7 @@ import os
 import shutil
 
 from charmhelpers.contrib.charmsupport import nrpe
-from charmhelpers.core import hookenv
+from charmhelpers.core import hookenv, unitdata
 from charms.reactive.helpers import data_changed
 
 import duplicity_config
@@ -19,8 +19,10 @@ def shortname(paths):
 
 def update(config, paths):
     if not hookenv.relation_ids("nrpe-external-master"):
-        if data_changed("duplicity.nrpe", None):
+        if unitdata.kv().get("duplicity.nrpe-installed"):
             remove(paths)
+            unitdata.kv().unset("duplicity.nrpe-installed")
+            data_changed("duplicity.nrpe", None)
         return
     max_age = duplicity_config.max_age_seconds(config) or 0
     wanted = {"max_age": max_age, "context": config.get("nagios_context"),
@@ -35,11 +37,17 @@ def update(config, paths):
                      description="duplicity backups of {}".format(paths.unit),
                      check_cmd="{} {} {}".format(PLUGIN, paths.status_file, max_age))
     checks.write()
+    unitdata.kv().set("duplicity.nrpe-installed", True)
 
 
 def remove(paths):
+    remove_checks([shortname(paths)])
+
+
+def remove_checks(shortnames):
     if not os.path.isdir(nrpe.NRPE.nrpe_confdir):
         return
     checks = nrpe.NRPE()
-    checks.remove_check(shortname=shortname(paths))
+    for name in shortnames:
+        checks.remove_check(shortname=name)
     checks.write()

@@ -141,7 +141,7 @@ def classify_failure(text, secrets=()):
     """A short, secret-free reason for a failed duplicity run."""
     checks = [
         (r"Connection refused|Name or service not known|No route to host|timed out|"
-         r"Could not connect|getaddrinfo|Network is unreachable|EndpointConnectionError|"
+         r"Could not connect|Unable to connect|getaddrinfo|Network is unreachable|EndpointConnectionError|"
          r"Max retries exceeded|Connection reset",
          "backend unreachable"),
         (r"Authentication failed|Permission denied \(publickey|Login incorrect|530 |"
@@ -170,7 +170,7 @@ def classify_failure(text, secrets=()):
     detail = ""
     for line in reversed(text.splitlines()):
         line = line.strip().lstrip(". ").strip()
-        if line and not line.startswith(("Traceback", "File ", "^")):
+        if line and not line.startswith(("Traceback", "File ", "^", "=====")):
             detail = line
             break
     detail = redact(detail, secrets)[:200]

@@ -127,3 +127,30 @@ def test_lifecycle_backup_change_incremental_list_restore_upgrade_remove(deploy,
     assert sorted(os.listdir(target / slug)) != [] and set(stored) <= set(
         os.listdir(target / slug))
     shutil.rmtree(target)
+
+
+def test_upgrade_from_the_upstream_charm_removes_its_schedules_and_starts_a_full_chain(
+        deploy, tmp_path):
+    data = tmp_path / "data"
+    make_tree(data, seed=5, files=4)
+    d = deploy("dup3")
+    d.declare(fileset=str(data))
+    d.configure(backend="file", remote_backup_url="file://{}".format(tmp_path / "b"),
+                encryption_passphrase=PASSPHRASE)
+    assert d.ok("do-backup")["backup-type"] == "full"
+    upstream = {"/etc/cron.d/periodic_backup":
+                "@daily root juju-run {} 'actions/do-backup'\n".format(d.unit_name),
+                "/var/run/periodic_backup.error": "Periodic backup failed\n"}
+    for path, text in upstream.items():
+        with open(path, "w") as f:
+            f.write(text)
+    d.unit.upgrade_charm(d.app.charm)
+    for path in upstream:
+        assert not os.path.exists(path), path
+    time.sleep(1.1)
+    assert d.ok("do-backup")["backup-type"] == "full"
+    time.sleep(1.1)
+    assert d.ok("do-backup")["backup-type"] == "incremental"
+    restored = tmp_path / "restored"
+    d.ok("restore", target=str(restored))
+    assert snapshot(restored / str(data).lstrip("/")) == snapshot(data)

@@ -1,0 +1,148 @@
+"""Timing helpers: timed steps with a deadline, hook-tool call timing, target sizes."""
+
+import os
+import shlex
+import signal
+import statistics
+import subprocess
+import time
+
+
+class StepTimeout(Exception):
+    pass
+
+
+class deadline:
+    """Raise StepTimeout in the main thread when a step runs longer than ``seconds``.
+
+    Child processes get their own timeouts (the harness Model's ``timeout``, the bare
+    duplicity run's ``timeout``); this bounds whatever is left (data generation, hashing).
+    """
+
+    def __init__(self, seconds, what):
+        self.seconds, self.what = int(seconds), what
+
+    def _fire(self, signum, frame):
+        raise StepTimeout("{} took longer than {} s".format(self.what, self.seconds))
+
+    def __enter__(self):
+        self._old = signal.signal(signal.SIGALRM, self._fire)
+        signal.alarm(self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self._old)
+        return False
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return time.perf_counter() - start, value
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+# ----------------------------------------------------------------- hook tool timing
+
+class ToolTimer:
+    """Wraps a harness unit's hook tools so every call's wall time is logged.
+
+    The harness tools are ``#!/bin/sh`` + ``exec <python> hooktool.py ...``; the wrapper
+    runs the same command between two ``date +%s%N`` and appends ``tool start end`` (ns)
+    to a timing file. The wrapper adds two ``date`` processes (~1-2 ms) per call.
+    """
+
+    def __init__(self, unit, timing_file):
+        self.unit = unit
+        self.timing_file = str(timing_file)
+        open(self.timing_file, "a").close()
+        for name in os.listdir(unit.tools_dir):
+            path = os.path.join(unit.tools_dir, name)
+            with open(path) as f:
+                lines = f.read().splitlines()
+            exec_line = next((line for line in lines if line.startswith("exec ")), None)
+            if exec_line is None:
+                continue  # already wrapped
+            command = exec_line[len("exec "):]
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\ns=$(date +%s%N)\n{}\nrc=$?\n"
+                        "echo \"{} $s $(date +%s%N)\" >> {}\nexit $rc\n".format(
+                            command, name, shlex.quote(self.timing_file)))
+
+    def mark(self):
+        return os.path.getsize(self.timing_file)
+
+    def since(self, mark):
+        """[(tool, seconds)] of the calls logged after ``mark``."""
+        with open(self.timing_file) as f:
+            f.seek(mark)
+            out = []
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3:
+                    out.append((parts[0], (int(parts[2]) - int(parts[1])) / 1e9))
+        return out
+
+    def measure(self, fn, *args, **kwargs):
+        """Run fn; return {'wall', 'tool_calls', 'tool_time', 'tools': {name: count}}."""
+        mark = self.mark()
+        hooks_before = len(self.unit.model.hook_log)
+        wall, value = timed(fn, *args, **kwargs)
+        calls = self.since(mark)
+        tools = {}
+        for name, _ in calls:
+            tools[name] = tools.get(name, 0) + 1
+        hooks = [h for u, h, *_ in self.unit.model.hook_log[hooks_before:]
+                 if u == self.unit.name]
+        return {"wall": wall, "tool_calls": len(calls),
+                "tool_time": sum(t for _, t in calls), "tools": tools, "hooks": hooks,
+                "value": value}
+
+
+# ----------------------------------------------------------------- targets
+
+def dir_bytes(path):
+    total = 0
+    for dirpath, _, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def s3_bytes(client, bucket, prefix):
+    total = 0
+    token = None
+    while True:
+        kwargs = {"Bucket": bucket, "Prefix": prefix}
+        if token:
+            kwargs["ContinuationToken"] = token
+        resp = client.list_objects_v2(**kwargs)
+        total += sum(o["Size"] for o in resp.get("Contents", []))
+        if not resp.get("IsTruncated"):
+            return total
+        token = resp["NextContinuationToken"]
+
+
+def run_bare(argv, env, timeout):
+    """Run duplicity as the runner does (no stdin, output captured, cwd /); time it."""
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, cwd="/", timeout=timeout)
+    wall = time.perf_counter() - start
+    return wall, proc.returncode, proc.stdout.decode(errors="replace")
+
+
+def read_ahead(root):
+    """Read every file once so the first timed run does not pay for a cold page cache."""
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                while f.read(1 << 20):
+                    pass

@@ -1,0 +1,208 @@
+"""Pure parts of lib/duplicity_charm.py: atomic writes, cron spreading, the public config,
+the packages per backend."""
+import json
+import os
+
+import pytest
+import yaml
+from croniter import croniter
+
+import duplicity_charm as charm
+import duplicity_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UNITS = ['duplicity/{}'.format(n) for n in range(200)] + ['other-app/0', 'backup/3']
+
+
+@pytest.fixture
+def umask_077():
+    old = os.umask(0o077)
+    yield
+    os.umask(old)
+
+
+# ----------------------------------------------------------------------------- write_atomic
+
+@pytest.mark.parametrize('mode', [0o600, 0o644, 0o640])
+def test_write_atomic_creates_the_file_with_its_mode_and_content(tmp_path, umask_077, mode):
+    path = str(tmp_path / 'f')
+    assert charm.write_atomic(path, 'content\n', mode) is True
+    with open(path) as f:
+        assert f.read() == 'content\n'
+    assert os.stat(path).st_mode & 0o777 == mode
+    assert not os.path.exists(path + '.new')
+
+
+def test_write_atomic_sets_the_mode_before_any_content_lands(tmp_path, monkeypatch):
+    path = str(tmp_path / 'secret')
+    # a stale world-readable .new left by a crash must not receive the secret with its mode
+    fd = os.open(path + '.new', os.O_WRONLY | os.O_CREAT, 0o666)
+    os.fchmod(fd, 0o666)
+    os.close(fd)
+    modes_at_write = []
+    real_write = os.write
+
+    def write(fd, data):
+        modes_at_write.append(os.fstat(fd).st_mode & 0o777)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, 'write', write)
+    assert charm.write_atomic(path, b'PASSPHRASE=x', 0o600) is True
+    assert modes_at_write == [0o600]
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_write_atomic_of_unchanged_content_and_mode_returns_false_and_keeps_the_file(tmp_path):
+    path = str(tmp_path / 'f')
+    assert charm.write_atomic(path, b'same', 0o600) is True
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    before = os.stat(path)
+    assert charm.write_atomic(path, 'same', 0o600) is False
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_write_atomic_replaces_the_file_when_content_changes(tmp_path):
+    path = str(tmp_path / 'f')
+    charm.write_atomic(path, 'old', 0o600)
+    assert charm.write_atomic(path, 'new', 0o600) is True
+    with open(path) as f:
+        assert f.read() == 'new'
+
+
+def test_write_atomic_fixes_a_wrong_mode_even_when_content_is_unchanged(tmp_path):
+    path = str(tmp_path / 'f')
+    charm.write_atomic(path, 'same', 0o600)
+    os.chmod(path, 0o644)
+    assert charm.write_atomic(path, 'same', 0o600) is True
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+# ----------------------------------------------------------------------------- cron_fields
+
+@pytest.mark.parametrize('frequency', ['hourly', 'daily', 'weekly', 'monthly'])
+def test_cron_fields_are_deterministic_per_unit(frequency):
+    assert [charm.cron_fields(frequency, u) for u in UNITS] == \
+        [charm.cron_fields(frequency, u) for u in UNITS]
+
+
+def fields(frequency, unit, offset=0):
+    line = charm.cron_fields(frequency, unit, offset)
+    assert croniter.is_valid(line), line
+    return line.split()
+
+
+@pytest.mark.parametrize('unit', UNITS[:20] + UNITS[-2:])
+def test_named_frequencies_give_valid_cron_lines_within_range(unit):
+    minute, hour, dom, month, dow = fields('hourly', unit)
+    assert 0 <= int(minute) < 60 and (hour, dom, month, dow) == ('*', '*', '*', '*')
+    minute, hour, dom, month, dow = fields('daily', unit)
+    assert 0 <= int(minute) < 60 and 0 <= int(hour) < 24 and (dom, month, dow) == ('*',) * 3
+    minute, hour, dom, month, dow = fields('weekly', unit)
+    assert 0 <= int(hour) < 24 and 0 <= int(dow) <= 6 and (dom, month) == ('*', '*')
+    minute, hour, dom, month, dow = fields('monthly', unit)
+    assert 1 <= int(dom) <= 28 and (month, dow) == ('*', '*')
+
+
+def test_one_unit_keeps_its_minute_and_hour_across_frequencies():
+    unit = 'duplicity/7'
+    daily = fields('daily', unit)
+    assert fields('hourly', unit)[0] == daily[0]
+    assert fields('weekly', unit)[:2] == daily[:2]
+    assert fields('monthly', unit)[:2] == daily[:2]
+
+
+def test_named_frequencies_spread_many_units_over_the_period():
+    minutes = {fields('hourly', u)[0] for u in UNITS}
+    hours = {fields('daily', u)[1] for u in UNITS}
+    days = {fields('weekly', u)[4] for u in UNITS}
+    month_days = {fields('monthly', u)[2] for u in UNITS}
+    assert len(minutes) > 40 and len(hours) > 15 and len(days) == 7 and len(month_days) > 20
+
+
+def test_the_offset_shifts_the_minute_and_wraps_within_the_hour():
+    for unit in UNITS[:50]:
+        base = int(fields('daily', unit)[0])
+        shifted = fields('daily', unit, 30)
+        assert int(shifted[0]) == (base + 30) % 60
+        assert shifted[1:] == fields('daily', unit)[1:]
+
+
+@pytest.mark.parametrize('expression', ['*/15 * * * *', '30 2 * * 1-5', '0 3 1 * *'])
+def test_a_cron_expression_is_used_as_given(expression):
+    assert charm.cron_fields(expression, 'duplicity/0') == expression
+    assert charm.cron_fields(expression, 'duplicity/0', 30) == expression
+
+
+# ----------------------------------------------------------------------------- public_config
+
+SECRETS = {
+    'remote_password': 'remote-pass-0001',
+    'private_ssh_key': 'LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0K',
+    'aws_access_key_id': 'AKIAEXAMPLE00001',
+    'aws_secret_access_key': 'aws-secret-key-0001',
+    'azure_connection_string': 'AccountName=a;AccountKey=YXp1cmUta2V5LTAwMDE=',
+    'encryption_passphrase': 'passphrase-0001',
+}
+
+
+def full_config(**overrides):
+    with open(os.path.join(ROOT, 'config.yaml')) as f:
+        options = yaml.safe_load(f)['options']
+    config = {k: v.get('default', '') for k, v in options.items()}
+    config.update(SECRETS, backend='sftp', remote_backup_url='h/d', remote_user='bk')
+    config.update(overrides)
+    return config
+
+
+def test_every_secret_config_key_is_listed_as_secret():
+    assert set(SECRETS) == set(duplicity_config.SECRET_KEYS)
+    assert set(SECRETS) <= set(full_config())
+
+
+def test_public_config_hides_every_secret_value():
+    public = charm.public_config(full_config())
+    text = json.dumps(public)
+    for key, value in SECRETS.items():
+        assert public[key] is True, key
+        assert value not in text, key
+    assert 'YXp1cmUta2V5LTAwMDE=' not in text
+
+
+def test_public_config_says_which_secrets_are_unset_and_keeps_the_rest():
+    config = full_config(encryption_passphrase='', remote_password='')
+    public = charm.public_config(config)
+    assert public['encryption_passphrase'] is False and public['remote_password'] is False
+    for key in set(config) - set(SECRETS):
+        assert public[key] == config[key], key
+    assert list(public) == sorted(config)
+
+
+# ----------------------------------------------------------------------------- packages_for
+
+@pytest.mark.parametrize('backend,extra', [
+    ('file', []),
+    ('sftp', ['python3-paramiko']),
+    ('scp', ['python3-paramiko']),
+    ('rsync', ['rsync', 'openssh-client']),
+    ('ftp', ['lftp']),
+    ('ftps', ['lftp', 'ca-certificates']),
+    ('s3', ['python3-boto3']),
+    ('azure', ['python3-azure-storage']),
+    ('', []),
+    ('unknown', []),
+])
+def test_packages_for_each_backend_are_duplicity_gnupg_and_its_backend(backend, extra):
+    assert charm.packages_for({'backend': backend}) == ['duplicity', 'gnupg'] + extra
+
+
+def test_packages_for_never_installs_boto_v2_or_pip_packages():
+    for backend in duplicity_config.duplicity_helper.BACKENDS:
+        for package in charm.packages_for({'backend': backend}):
+            assert package not in ('python-boto', 'python3-boto', 'python3-pip'), backend
+
+
+def test_packages_for_does_not_grow_the_shared_base_list():
+    charm.packages_for({'backend': 's3'})
+    charm.packages_for({'backend': 'rsync'})
+    assert charm.BASE_PACKAGES == ['duplicity', 'gnupg']
