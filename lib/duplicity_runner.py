@@ -623,11 +623,14 @@ def time_to_id(time):
 
 
 def parse_file_list(output):
-    """list-current-files output -> paths (relative to /), as restore's path takes them."""
+    """list-current-files output -> paths (relative to /), as restore's path takes them.
+
+    The root itself (``.``) is not listed: it is not something to restore by path.
+    """
     files = []
     for line in output.splitlines():
         m = re.match(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} (.*)$", line)
-        if m:
+        if m and m.group(1) != ".":
             files.append(m.group(1))
     return files
 

@@ -387,7 +387,7 @@ def test_backup_id_rejects_what_is_not_a_duplicity_time(stamp):
 @pytest.mark.parametrize('output', [LIST_CURRENT_FILES_DUP08, LIST_CURRENT_FILES_DUP21,
                                     LIST_CURRENT_FILES_DUP3], ids=['dup08', 'dup21', 'dup3'])
 def test_parse_file_list_reads_list_current_files_of_each_major(output):
-    assert r.parse_file_list(output) == ['.', 'a.txt', 'c.txt', 'sub', 'sub/b.txt']
+    assert r.parse_file_list(output) == ['a.txt', 'c.txt', 'sub', 'sub/b.txt']
 
 
 def test_parse_file_list_keeps_spaces_and_reads_single_digit_days():
