@@ -3,11 +3,13 @@
 # make test   - install what the tests need (root), then run every test
 # make lint   - ruff
 # make bench  - benchmarks (not tests): prints a table, writes bench-results/*.json
+#               (BENCH_ARGS=--quick: 50 MB smoke run; see tests/bench/run.py --help)
 
 PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 BUILD_DIR ?= $(CURDIR)/build
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 export CHARM_INTERFACES_DIR := $(CURDIR)/interfaces
 
 .PHONY: build charm test unit e2e lint bench setup system clean
@@ -47,7 +49,7 @@ lint: $(VENV)/.done
 	$(VENV)/bin/ruff check lib reactive actions interfaces files/check_duplicity_backup unit_tests tests
 
 bench: setup
-	$(VENV)/bin/python tests/bench/run.py
+	$(VENV)/bin/python tests/bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(VENV) tests/.work

@@ -19,10 +19,7 @@ def shortname(paths):
 
 def update(config, paths):
     if not hookenv.relation_ids("nrpe-external-master"):
-        if unitdata.kv().get("duplicity.nrpe-installed"):
-            remove(paths)
-            unitdata.kv().unset("duplicity.nrpe-installed")
-            data_changed("duplicity.nrpe", None)
+        remove(paths)
         return
     max_age = duplicity_config.max_age_seconds(config) or 0
     wanted = {"max_age": max_age, "context": config.get("nagios_context"),
@@ -41,11 +38,20 @@ def update(config, paths):
 
 
 def remove(paths):
-    remove_checks([shortname(paths)])
+    """Remove this unit's check, if this unit installed one."""
+    if unitdata.kv().get("duplicity.nrpe-installed"):
+        remove_checks([shortname(paths)])
+        unitdata.kv().unset("duplicity.nrpe-installed")
+        data_changed("duplicity.nrpe", None)
 
 
 def remove_checks(shortnames):
     if not os.path.isdir(nrpe.NRPE.nrpe_confdir):
+        return
+    # only checks that are there: otherwise write() restarts nagios-nrpe-server for nothing
+    shortnames = [name for name in shortnames if os.path.exists(
+        os.path.join(nrpe.NRPE.nrpe_confdir, "check_{}.cfg".format(name)))]
+    if not shortnames:
         return
     checks = nrpe.NRPE()
     for name in shortnames:

@@ -1,6 +1,7 @@
 """Timing helpers: timed steps with a deadline, hook-tool call timing, target sizes."""
 
 import os
+import resource
 import shlex
 import signal
 import statistics
@@ -34,6 +35,16 @@ class deadline:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, self._old)
         return False
+
+
+def children_cpu():
+    """CPU seconds (user + system) of every waited-for child process so far.
+
+    Less sensitive than wall time to other load on the machine: the figure to trust when
+    the load average (recorded next to every figure) is above the number of CPUs.
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed(fn, *args, **kwargs):
@@ -91,14 +102,16 @@ class ToolTimer:
         """Run fn; return {'wall', 'tool_calls', 'tool_time', 'tools': {name: count}}."""
         mark = self.mark()
         hooks_before = len(self.unit.model.hook_log)
+        cpu = children_cpu()
         wall, value = timed(fn, *args, **kwargs)
+        cpu = children_cpu() - cpu
         calls = self.since(mark)
         tools = {}
         for name, _ in calls:
             tools[name] = tools.get(name, 0) + 1
         hooks = [h for u, h, *_ in self.unit.model.hook_log[hooks_before:]
                  if u == self.unit.name]
-        return {"wall": wall, "tool_calls": len(calls),
+        return {"wall": wall, "cpu": cpu, "load": os.getloadavg()[0], "tool_calls": len(calls),
                 "tool_time": sum(t for _, t in calls), "tools": tools, "hooks": hooks,
                 "value": value}
 
@@ -132,11 +145,12 @@ def s3_bytes(client, bucket, prefix):
 
 def run_bare(argv, env, timeout):
     """Run duplicity as the runner does (no stdin, output captured, cwd /); time it."""
+    cpu = children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, cwd="/", timeout=timeout)
     wall = time.perf_counter() - start
-    return wall, proc.returncode, proc.stdout.decode(errors="replace")
+    return wall, children_cpu() - cpu, proc.returncode, proc.stdout.decode(errors="replace")
 
 
 def read_ahead(root):

@@ -163,7 +163,8 @@ class BackendBench:
             raise RuntimeError("do-backup failed: {}".format(result.message))
         charm_argv = self.last_run_argv(offset)
         charm = {
-            "wall": m["wall"], "duplicity_elapsed": float(result.results.get("elapsed-time", 0)),
+            "wall": m["wall"], "cpu": m["cpu"], "load": m["load"],
+            "duplicity_elapsed": float(result.results.get("elapsed-time", 0)),
             "backup_type": result.results.get("backup-type"),
             "bytes_written": self.target_bytes("charm") - before_charm,
             "tool_calls": m["tool_calls"], "tool_time": m["tool_time"],
@@ -173,20 +174,23 @@ class BackendBench:
         }
         argv, env = self.bare_command(charm_argv)
         before_bare = self.target_bytes("bare")
-        wall, rc, output = measure.run_bare(argv, env, self.args.step_timeout)
+        wall, cpu, rc, output = measure.run_bare(argv, env, self.args.step_timeout)
         if rc != 0:
             raise RuntimeError("bare duplicity exited {}:\n{}".format(rc, output[-3000:]))
         import duplicity_runner
         stats = duplicity_runner.parse_statistics(output)
-        bare = {"wall": wall, "duplicity_elapsed": float(stats.get("elapsed-time", 0)),
+        bare = {"wall": wall, "cpu": cpu, "load": os.getloadavg()[0],
+                "duplicity_elapsed": float(stats.get("elapsed-time", 0)),
                 "bytes_written": self.target_bytes("bare") - before_bare,
                 "command": env_command(argv, env), "argv": argv,
                 "env": {k: ("***" if k in SECRET_ENV else v) for k, v in env.items()}}
         ratio = charm["wall"] / bare["wall"]
-        log("{} {}: charm {:.2f} s, bare {:.2f} s, ratio {:.3f}; written {} / {} bytes".format(
-            self.backend, kind, charm["wall"], bare["wall"], ratio, charm["bytes_written"],
-            bare["bytes_written"]))
-        return {"charm": charm, "bare": bare, "ratio": ratio}
+        cpu_ratio = charm["cpu"] / bare["cpu"] if bare["cpu"] else None
+        log("{} {}: charm {:.2f} s, bare {:.2f} s, ratio {:.3f} (CPU {:.3f}); written {} / {} "
+            "bytes; load {:.1f}".format(self.backend, kind, charm["wall"], bare["wall"], ratio,
+                                        cpu_ratio or 0, charm["bytes_written"],
+                                        bare["bytes_written"], bare["load"]))
+        return {"charm": charm, "bare": bare, "ratio": ratio, "cpu_ratio": cpu_ratio}
 
     def restore(self, src, rel_file):
         from e2e.helpers import snapshot
@@ -235,7 +239,8 @@ class BackendBench:
             samples.append(m)
         walls = [s["wall"] for s in samples]
         return {"median": measure.median(walls), "min": min(walls), "max": max(walls),
-                "samples": walls,
+                "samples": walls, "cpu": measure.median([s["cpu"] for s in samples]),
+                "load": measure.median([s["load"] for s in samples]),
                 "tool_calls": measure.median([s["tool_calls"] for s in samples]),
                 "tool_time": measure.median([s["tool_time"] for s in samples]),
                 "charm_time": measure.median([s["wall"] - s["tool_time"] for s in samples]),
@@ -395,7 +400,11 @@ def bench_backend(args, charm, backend, base_data, s3=None):
         log("{} FAILED: {}".format(backend, res["error"]))
         traceback.print_exc()
     finally:
-        b.remove()
+        try:
+            b.remove()
+        except Exception as err:
+            res["remove_error"] = "".join(traceback.format_exception_only(type(err), err))[:2000]
+            log("{}: removing the unit failed: {}".format(backend, res["remove_error"][:300]))
         if not args.keep:
             shutil.rmtree(b.dir, ignore_errors=True)
     return res
@@ -474,10 +483,17 @@ def report(results):
                 continue
             r = res[kind]
             row("[{}] {} backup: charm / bare wall time".format(backend, kind),
-                "{} / {} = {:.3f}".format(fmt_s(r["charm"]["wall"]), fmt_s(r["bare"]["wall"]),
-                                          r["ratio"]),
+                "{} / {} = {:.3f} (load {:.1f} on {} CPUs)".format(
+                    fmt_s(r["charm"]["wall"]), fmt_s(r["bare"]["wall"]), r["ratio"],
+                    r["bare"]["load"], results["machine"]["cpus"]),
                 "<= {} {}".format(TARGETS["overhead"], verdict(r["ratio"], TARGETS["overhead"])),
                 [("charm", r["charm"]["command"]), ("bare", r["bare"]["command"])])
+            if r.get("cpu_ratio"):
+                row("[{}] {} backup: charm / bare CPU time (all child processes)".format(
+                    backend, kind), "{} / {} = {:.3f}".format(
+                        fmt_s(r["charm"]["cpu"]), fmt_s(r["bare"]["cpu"]), r["cpu_ratio"]),
+                    "<= {} {}".format(TARGETS["overhead"],
+                                      verdict(r["cpu_ratio"], TARGETS["overhead"])))
             row("[{}] {} backup: charm fixed cost (wall - duplicity ElapsedTime)".format(
                 backend, kind),
                 "{} ({} tool calls, {} in tools); bare: {}".format(
@@ -508,9 +524,9 @@ def report(results):
                 [("one", r["one_file"]["command"]), ("all", r["everything"]["command"])])
         for name, h in (res.get("hooks") or {}).items():
             row("[{}] hook {}: median (min-max)".format(backend, name),
-                "{} ({}-{}); {:g} tool calls = {}, charm {}".format(
+                "{} ({}-{}); {:g} tool calls = {}, charm {}; CPU {}; load {:.1f}".format(
                     fmt_s(h["median"]), fmt_s(h["min"]), fmt_s(h["max"]), h["tool_calls"],
-                    fmt_s(h["tool_time"]), fmt_s(h["charm_time"])),
+                    fmt_s(h["tool_time"]), fmt_s(h["charm_time"]), fmt_s(h["cpu"]), h["load"]),
                 "< 1 s {}".format(verdict(h["median"], TARGETS["hook"])),
                 [("", h["command"])])
         for name, c in (res.get("components") or {}).items():
@@ -556,6 +572,31 @@ def report(results):
 
 
 # ----------------------------------------------------------------- main
+
+def built_charm():
+    """The charm built from this tree, reused across runs while the sources are unchanged.
+
+    charm build refuses a build directory inside the source tree: builds live under
+    $TMPDIR/duplicity-bench-build/<digest of the sources>.
+    """
+    from harness import build as harness_build
+
+    digest = harness_build._tree_digest(REPO, harness_build.LAYERS_DIR,
+                                        harness_build.INTERFACES_DIR)[:16]
+    root = os.path.join(tempfile.gettempdir(), "duplicity-bench-build")
+    out = os.path.join(root, digest)
+    done = os.path.join(out, ".bench-complete")
+    if os.path.exists(done):
+        log("reusing the charm built from these sources: {}".format(out))
+        return os.path.join(out, "duplicity"), True
+    if os.path.isdir(root):
+        for name in os.listdir(root):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    log("building the charm into {}".format(out))
+    charm = build_charm(REPO, out)
+    open(done, "w").close()
+    return str(charm), False
+
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -612,10 +653,8 @@ def main(argv=None):
         base, manifest = data.dataset(os.path.join(WORK, "bench-data"), args.size_mb << 20)
         results["data"] = dict(manifest, path=base)
     with measure.deadline(args.step_timeout, "charm build"):
-        log("building the charm")
-        # charm build refuses a build directory inside the source tree
-        charm = build_charm(REPO, os.path.join(tempfile.gettempdir(), "duplicity-bench-build"))
-    results["charm"] = str(charm)
+        charm, cached = built_charm()
+    results["charm"] = {"path": charm, "reused_build": cached}
     for backend in args.backends:
         if backend == "s3":
             from servers.s3 import S3Server

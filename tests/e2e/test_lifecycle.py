@@ -131,9 +131,10 @@ def test_lifecycle_backup_change_incremental_list_restore_upgrade_remove(deploy,
 
 def test_upgrade_from_the_upstream_charm_removes_its_schedules_and_starts_a_full_chain(
         deploy, tmp_path):
+    """On Juju 2.9, where the upstream charm ran (its cron lines called juju-run)."""
     data = tmp_path / "data"
     make_tree(data, seed=5, files=4)
-    d = deploy("dup3")
+    d = deploy("dup3", juju_version="2.9.49")
     d.declare(fileset=str(data))
     d.configure(backend="file", remote_backup_url="file://{}".format(tmp_path / "b"),
                 encryption_passphrase=PASSPHRASE)

@@ -45,8 +45,11 @@ def _tree_digest(*dirs):
             continue
         for path in sorted(root.rglob('*')):
             parts = set(path.relative_to(root).parts)
+            # test caches (duplicity venvs, node, benchmark data)
+            # that charm build never packs, but hashing them costs seconds
             if parts & {'.git', '__pycache__', '.venv', 'build', '.tox',
-                        '.pytest_cache'}:
+                        '.pytest_cache', '.work', '.venvs', '.node',
+                        'bench-results'}:
                 continue
             if path.is_file():
                 digest.update(str(path.relative_to(root)).encode())

@@ -137,7 +137,7 @@ class Tool:
 
     @property
     def ctx(self):
-        ctx = self.data['contexts'].get(self.unit)
+        ctx = context_of(self.data, self.unit)
         if not ctx:
             raise ToolError('not running in a hook or action context')
         return ctx
@@ -240,7 +240,7 @@ class Tool:
     def add_log(self, level, message):
         self.unit_rec.setdefault('log', []).append({
             'level': level, 'message': message,
-            'hook': self.data['contexts'].get(self.unit, {}).get('hook')})
+            'hook': context_of(self.data, self.unit).get('hook')})
         self.dirty = True
 
     def tool_status_set(self):
@@ -252,7 +252,7 @@ class Tool:
         if a.status not in STATUS_VALUES:
             raise ToolError(f'invalid status "{a.status}", expected one of {list(STATUS_VALUES)}')
         entry = {'status': a.status, 'message': a.message,
-                 'hook': self.data['contexts'].get(self.unit, {}).get('hook'),
+                 'hook': context_of(self.data, self.unit).get('hook'),
                  'time': time.time()}
         if a.application:
             if not self.is_leader():
@@ -660,6 +660,13 @@ def apply_pending(data, pending):
     return data
 
 
+def context_of(data, unit):
+    """The running hook's or action's context: actions run in parallel (Juju 3
+    ``parallel: true``) are keyed by their JUJU_CONTEXT_ID, hooks by the unit."""
+    contexts = data['contexts']
+    return contexts.get(os.environ.get('JUJU_CONTEXT_ID', '')) or contexts.get(unit) or {}
+
+
 def main(argv):
     state_path, unit, tool = argv[1], argv[2], argv[3]
     args = argv[4:]
@@ -672,7 +679,7 @@ def main(argv):
     out = ''
     err = ''
     with State(state_path) as state:
-        record['hook'] = state.data['contexts'].get(unit, {}).get('hook')
+        record['hook'] = context_of(state.data, unit).get('hook')
         t = Tool(state, unit, tool, args, stdin_text)
         try:
             if tool in UNIMPLEMENTED:

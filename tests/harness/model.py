@@ -684,9 +684,9 @@ class Unit:
         base.update(env or {})
         return base
 
-    def _set_context(self, ctx):
-        self.model._update(lambda d: d['contexts'].__setitem__(self.name,
-                                                               ctx))
+    def _set_context(self, ctx, key=None):
+        self.model._update(lambda d: d['contexts'].__setitem__(
+            key or self.name, ctx))
 
     def _calls_since(self, offset):
         with open(self.calls_file) as fp:
@@ -763,13 +763,13 @@ class Unit:
                                                    c['stderr'].strip())
                                  for c in bad), proc.stderr))
 
-    def _finish_context(self, commit):
+    def _finish_context(self, commit, context_key=None):
         """Drop the hook context; on success commit pending relation data
         and ports. Returns [(relation, unit_changed, app_changed)]."""
         changes = []
 
         def finish(d):
-            ctx = d['contexts'].pop(self.name, None) or {}
+            ctx = d['contexts'].pop(context_key or self.name, None) or {}
             if not commit:
                 return ctx
             pending = ctx.get('pending', {})
@@ -822,17 +822,19 @@ class Unit:
                'remote_unit': None, 'remote_app': None, 'pending': {},
                'action': {'name': name, 'params': values, 'results': {},
                           'failed': False, 'message': None, 'logs': []}}
-        self._set_context(ctx)
         extra = {'JUJU_ACTION_NAME': name, 'JUJU_ACTION_UUID': action_id,
                  'JUJU_DISPATCH_PATH': 'actions/' + name}
         extra.update(env or {})
         argv = [str(self.charm_dir / 'dispatch')] if (
             self.charm_dir / 'dispatch').exists() else [str(path)]
-        proc, calls = self._execute(argv, self._env(extra_path, extra),
-                                    'action', name)
-        state_ctx = self.model.read_state()['contexts'].get(self.name, {})
+        # keyed by context id: parallel actions on one unit keep their own results
+        action_env = self._env(extra_path, extra)
+        key = action_env['JUJU_CONTEXT_ID']
+        self._set_context(ctx, key)
+        proc, calls = self._execute(argv, action_env, 'action', name)
+        state_ctx = self.model.read_state()['contexts'].get(key, {})
         action = state_ctx.get('action') or ctx['action']
-        self._finish_context(commit=proc.returncode == 0)
+        self._finish_context(commit=proc.returncode == 0, context_key=key)
         self._check_misuse('action ' + name, calls, proc)
         failed = action['failed'] or proc.returncode != 0
         message = action['message']

@@ -21,6 +21,31 @@ DEBIAN_SHIM = (
     "import platform; "
     "platform.linux_distribution = getattr(platform, 'linux_distribution', "
     "lambda *a, **k: ('Ubuntu', '22.04', 'jammy'))\n")
+# charmhelpers' lsb_release() (init_is_systemd, so every service() call, e.g. the NRPE
+# restart) reads /etc/lsb-release, which Debian lacks: answer what the shim above says.
+_LSB_SHIM = """
+import importlib.util, os, sys
+class _LsbShim:
+    name = 'charmhelpers.core.host_factory.ubuntu'
+    def find_spec(self, name, path=None, target=None):
+        if name != self.name or os.path.exists('/etc/lsb-release'):
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            module.lsb_release = lambda: {'DISTRIB_ID': 'Ubuntu', 'DISTRIB_RELEASE': '22.04',
+                                          'DISTRIB_CODENAME': 'jammy',
+                                          'DISTRIB_DESCRIPTION': 'Ubuntu 22.04'}
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, _LsbShim())
+"""
+DEBIAN_SHIM += "import sys; exec({!r}, {{}})\n".format(_LSB_SHIM)  # .pth: a line starting with import
 
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / '.venvs'
 

@@ -27,6 +27,7 @@ PACKAGES=(
     rsync
     lftp                 # duplicity's lftp backend (ftp/ftps)
     cron
+    nagios-nrpe-server   # nagios user + /etc/nagios/nrpe.d for charmhelpers' NRPE (test_schedule)
     openssl              # CA / server certificates for FTPS
     ca-certificates
     passwd               # useradd, chpasswd

@@ -1,0 +1,279 @@
+"""Every backend of the built charm against a real server on loopback.
+
+Each test configures one backend, then: full backup, change the data, incremental backup,
+list-backups (two sets), restore into a new directory, compared byte for byte with the live
+data. Every program the charm starts (duplicity, and what duplicity starts: ssh, rsync, lftp,
+gpg) runs through a wrapper that records its argv, so each test also shows that no secret
+was ever on a command line.
+
+The full matrix runs on duplicity 3.x; sftp and s3 also run on 2.1.x and 0.8.x, whose S3
+scheme (boto3+s3://) and SSH handling differ.
+"""
+
+import base64
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from .helpers import make_tree, require_duplicity, snapshot
+
+PASSPHRASE = "backends-passphrase-5c1e8"
+WRAPPED = ("ssh", "rsync", "lftp", "gpg")
+BACKUP_COMMANDS = ("full", "incr", "incremental")
+
+
+# --------------------------------------------------------------------------- helpers
+
+class ArgvRecorder:
+    """A directory put first on the unit's PATH with recording wrappers around duplicity and
+    the programs duplicity runs; ``argvs()`` gives every command line they saw."""
+
+    def __init__(self, directory, duplicity_bin_dir):
+        self.dir = directory
+        self.log = directory / "argv.log"
+        directory.mkdir()
+        self.log.touch()
+        real = {"duplicity": os.path.join(duplicity_bin_dir, "duplicity")}
+        real.update({name: shutil.which(name) for name in WRAPPED})
+        for name, path in real.items():
+            wrapper = directory / name
+            wrapper.write_text(
+                "#!/bin/sh\n"
+                "printf '%s\\0' \"$0\" \"$@\" >> '{log}'\n"
+                "printf '\\n' >> '{log}'\n"
+                "exec '{real}' \"$@\"\n".format(log=self.log, real=path))
+            wrapper.chmod(0o755)
+
+    def argvs(self):
+        records = self.log.read_bytes().split(b"\0\n")
+        return [r.decode(errors="replace").split("\0") for r in records if r]
+
+    def commands(self, name):
+        return [argv for argv in self.argvs() if os.path.basename(argv[0]) == name]
+
+    def assert_no_secret(self, *secrets):
+        assert self.commands("duplicity"), "no duplicity run was recorded"
+        for argv in self.argvs():
+            for secret in secrets:
+                assert secret not in " ".join(argv), "secret in argv of {}".format(argv[0])
+
+
+def deploy_recorded(deploy, tmp_path, version="dup3"):
+    """deploy(version) with the argv-recording wrappers first on the unit's PATH."""
+    d = deploy(version)
+    d.recorder = ArgvRecorder(tmp_path / "wrappers", require_duplicity(version))
+    d.unit.extra_path.insert(0, str(d.recorder.dir))
+    return d
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+def ssh_config(server, auth):
+    """Config for an SSH backend: key auth (ed25519 / rsa_pem) or password auth."""
+    config = {"remote_user": server.user, "known_host_key": server.known_hosts_line()}
+    if auth == "password":
+        config["remote_password"] = server.password
+    else:
+        config["private_ssh_key"] = b64(server.private_keys[auth])
+    return config
+
+
+def files_under(top):
+    return sorted(os.path.relpath(os.path.join(dirpath, name), top)
+                  for dirpath, _, names in os.walk(top) for name in names)
+
+
+def backup_change_incremental_restore(d, tmp_path, **config):
+    """The round trip every backend goes through; returns the two do-backup results."""
+    src = tmp_path / "srv-data"
+    make_tree(src, seed=7, files=6, size=2048)
+    d.declare(fileset=str(src))
+    config.setdefault("encryption_passphrase", PASSPHRASE)
+    d.configure(**config)
+    assert d.unit.status == ("active", "ready; no backup yet"), d.unit.status
+
+    first = d.ok("do-backup")
+    assert first["backup-type"] == "full"
+    time.sleep(1.1)  # backup-ids have a resolution of one second
+
+    with open(src / "d1" / "f1.txt", "a") as f:
+        f.write("changed after the full backup\n")
+    (src / "d2" / "new.bin").write_bytes(os.urandom(3000))
+    os.unlink(src / "d0" / "f0.bin")
+    second = d.ok("do-backup")
+    assert second["backup-type"] == "incremental"
+    assert int(second["changed-files"]) >= 1 and int(second["deleted-files"]) >= 1
+
+    listing = d.ok("list-backups")
+    assert listing["count"] == "2", listing["backups"]
+    rows = listing["backups"].splitlines()[2:]
+    assert rows[0].startswith("{} | full | ".format(first["backup-id"]))
+    assert rows[1].startswith("{} | incremental | ".format(second["backup-id"]))
+
+    restored = tmp_path / "restored"
+    d.ok("restore", target=str(restored))
+    assert snapshot(restored / str(src).lstrip("/")) == snapshot(src)
+    return first, second
+
+
+# --------------------------------------------------------------------------- SSH
+
+@pytest.mark.parametrize("scheme,auth", [
+    ("sftp", "ed25519"), ("sftp", "rsa_pem"), ("sftp", "password"),
+    ("scp", "ed25519"), ("scp", "rsa_pem"), ("scp", "password"),
+])
+def test_ssh_backends_back_up_and_restore_with_key_or_password_auth(
+        deploy, tmp_path, ssh_server, scheme, auth):
+    d = deploy_recorded(deploy, tmp_path)
+    config = ssh_config(ssh_server, auth)
+    backup_change_incremental_restore(
+        d, tmp_path, backend=scheme,
+        remote_backup_url="127.0.0.1:{}/{}".format(ssh_server.port, ssh_server.remote_dir),
+        **config)
+    slug = d.unit_name.replace("/", "-")
+    stored = files_under(ssh_server.remote_dir)
+    assert stored and all(name.startswith(slug + "/duplicity-") for name in stored), stored
+    assert any(name.endswith(".difftar.gpg") for name in stored)
+    # the URL names the remote directory, never a credential
+    urls = {argv[-1] for argv in d.recorder.commands("duplicity") if argv[1] in BACKUP_COMMANDS}
+    assert urls == {"{}://{}@127.0.0.1:{}/{}/{}".format(
+        scheme, ssh_server.user, ssh_server.port, ssh_server.remote_dir, slug)}
+    secrets = [PASSPHRASE, ssh_server.password]
+    if auth != "password":
+        secrets += [line for line in ssh_server.private_keys[auth].decode().splitlines()
+                    if not line.startswith("-----")]
+    d.recorder.assert_no_secret(*secrets)
+
+
+def test_sftp_refuses_a_host_whose_key_is_not_the_known_host_key(deploy, tmp_path, ssh_server):
+    other = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-f", str(other)], check=True)
+    wrong = "[127.0.0.1]:{} {}".format(ssh_server.port,
+                                       " ".join(open(str(other) + ".pub").read().split()[:2]))
+    src = tmp_path / "srv-data"
+    make_tree(src, files=3)
+    d = deploy("dup3")
+    d.declare(fileset=str(src))
+    config = ssh_config(ssh_server, "ed25519")
+    config["known_host_key"] = wrong
+    d.configure(backend="sftp", encryption_passphrase=PASSPHRASE,
+                remote_backup_url="127.0.0.1:{}/{}".format(ssh_server.port, ssh_server.remote_dir),
+                **config)
+    assert d.unit.status[0] == "active"
+
+    result = d.action("do-backup")
+    assert result.status == "failed"
+    assert "host key verification failed" in result.message.lower(), result.message
+    assert "known_host_key" in result.message
+    assert files_under(ssh_server.remote_dir) == []
+    assert os.listdir(ssh_server.remote_dir) == []
+    assert d.unit.status[0] != "error"
+
+
+def test_rsync_over_ssh_creates_the_missing_remote_directory(deploy, tmp_path, ssh_server):
+    missing = os.path.join(ssh_server.remote_dir, "not", "there", "yet")
+    assert not os.path.exists(missing)
+    d = deploy_recorded(deploy, tmp_path)
+    backup_change_incremental_restore(
+        d, tmp_path, backend="rsync",
+        remote_backup_url="127.0.0.1:{}/{}".format(ssh_server.port, missing),
+        **ssh_config(ssh_server, "ed25519"))
+    slug = d.unit_name.replace("/", "-")
+    stored = files_under(missing)
+    assert stored and all(name.startswith(slug + "/duplicity-") for name in stored), stored
+    # rsync went through ssh with the unit's own key and known_hosts, strictly checked
+    ssh_runs = d.recorder.commands("ssh")
+    assert ssh_runs
+    assert all("-oStrictHostKeyChecking=yes" in argv for argv in ssh_runs)
+    d.recorder.assert_no_secret(PASSPHRASE)
+
+
+# --------------------------------------------------------------------------- FTP(S)
+
+@pytest.mark.parametrize("tls", [False, True], ids=["ftp", "ftps"])
+def test_ftp_and_ftps_back_up_and_restore_with_the_password_kept_off_every_command_line(
+        deploy, tmp_path, ftp_server, ftps_server, tls):
+    server = ftps_server if tls else ftp_server
+    d = deploy_recorded(deploy, tmp_path)
+    config = {"backend": "ftps" if tls else "ftp",
+              "remote_backup_url": "127.0.0.1:{}/backups".format(server.port),
+              "remote_user": server.user, "remote_password": server.password}
+    if tls:
+        config["ca_certificate"] = server.ca_pem.decode()
+    backup_change_incremental_restore(d, tmp_path, **config)
+    slug = d.unit_name.replace("/", "-")
+    stored = server.listdir("backups/" + slug)
+    assert stored and all(name.startswith("duplicity-") for name in stored), stored
+
+    urls = {argv[-1] for argv in d.recorder.commands("duplicity") if argv[1] in BACKUP_COMMANDS}
+    assert urls == {"{}://{}@127.0.0.1:{}/backups/{}".format(
+        "ftpes" if tls else "ftp", server.user, server.port, slug)}
+    assert d.recorder.commands("lftp"), "duplicity did not go through lftp"
+    d.recorder.assert_no_secret(PASSPHRASE, server.password)
+
+
+# --------------------------------------------------------------------------- S3, Azure
+
+def test_s3_backs_up_to_a_prefix_per_unit_in_the_bucket(deploy, tmp_path, s3_server):
+    bucket = s3_server.create_bucket("charm-backends")
+    d = deploy_recorded(deploy, tmp_path)
+    backup_change_incremental_restore(
+        d, tmp_path, backend="s3", remote_backup_url="s3:///{}/site-a".format(bucket),
+        s3_endpoint_url=s3_server.endpoint_url,
+        aws_access_key_id=s3_server.access_key, aws_secret_access_key=s3_server.secret_key)
+    slug = d.unit_name.replace("/", "-")
+    keys = s3_server.list_keys(bucket)
+    assert keys and all(k.startswith("site-a/{}/duplicity-".format(slug)) for k in keys), keys
+    d.recorder.assert_no_secret(PASSPHRASE, s3_server.secret_key, s3_server.access_key)
+
+
+def test_azure_backs_up_into_a_container_of_its_own_per_unit(deploy, tmp_path, azurite_server):
+    d = deploy_recorded(deploy, tmp_path)
+    backup_change_incremental_restore(
+        d, tmp_path, backend="azure", remote_backup_url="azure://charm-backups",
+        azure_connection_string=azurite_server.connection_string)
+    slug = d.unit_name.replace("/", "-")
+    containers = sorted(c.name for c in azurite_server.service_client().list_containers())
+    assert containers == ["charm-backups-" + slug]
+    blobs = azurite_server.list_blobs("charm-backups-" + slug)
+    assert blobs and all(b.startswith("duplicity-") for b in blobs), blobs
+    assert sum(b.endswith(".manifest.gpg") for b in blobs) == 2
+    d.recorder.assert_no_secret(PASSPHRASE, azurite_server.account_key)
+
+
+# --------------------------------------------------------------------------- older majors
+
+@pytest.mark.parametrize("version", ["dup21", "dup08"])
+def test_sftp_and_s3_work_on_older_duplicity_majors(
+        deploy, tmp_path, ssh_server, s3_server, version):
+    sftp_dir, s3_dir = tmp_path / "sftp", tmp_path / "s3"
+    sftp_dir.mkdir()
+    s3_dir.mkdir()
+    d = deploy_recorded(deploy, sftp_dir, version)
+    backup_change_incremental_restore(
+        d, sftp_dir, backend="sftp",
+        remote_backup_url="127.0.0.1:{}/{}".format(ssh_server.port, ssh_server.remote_dir),
+        **ssh_config(ssh_server, "rsa_pem"))
+    slug = d.unit_name.replace("/", "-")
+    assert files_under(ssh_server.remote_dir)
+    assert all(name.startswith(slug + "/") for name in files_under(ssh_server.remote_dir))
+
+    bucket = s3_server.create_bucket("charm-" + version)
+    d = deploy_recorded(deploy, s3_dir, version)
+    backup_change_incremental_restore(
+        d, s3_dir, backend="s3", remote_backup_url="s3:///{}/old".format(bucket),
+        s3_endpoint_url=s3_server.endpoint_url,
+        aws_access_key_id=s3_server.access_key, aws_secret_access_key=s3_server.secret_key)
+    slug = d.unit_name.replace("/", "-")
+    keys = s3_server.list_keys(bucket)
+    assert keys and all(k.startswith("old/{}/duplicity-".format(slug)) for k in keys), keys
+    scheme = "boto3+s3" if version == "dup08" else "s3"
+    urls = {argv[-1] for argv in d.recorder.commands("duplicity") if argv[1] in BACKUP_COMMANDS}
+    assert urls == {"{}:///{}/old/{}".format(scheme, bucket, slug)}
+    d.recorder.assert_no_secret(PASSPHRASE, s3_server.secret_key)
+

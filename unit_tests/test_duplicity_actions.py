@@ -1,0 +1,232 @@
+"""Pure tests of lib/duplicity_actions.py: parameter checks, and that a bad parameter
+never reaches the runner (so it touches no backup)."""
+import pytest
+
+import duplicity_actions as a
+
+
+class RecordingRunner:
+    """Stands in for duplicity_runner.Runner: records every operation asked of it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            self.calls.append((name, args, kwargs))
+            return {}
+        return call
+
+
+# ------------------------------------------------------------------ time
+
+@pytest.mark.parametrize("value", [
+    "now", "1764227552", "3D", "12h", "2W", "1Y", "1h30m", "90s", "6M",
+    "2026-11-27", "2026/11/27", "11/27/2026",
+    "2026-11-27T02:00:00Z", "2026-11-27T02:00", "2026-11-27T02:00:00+01:00",
+])
+def test_check_time_accepts_what_duplicity_understands(value):
+    assert a.check_time("time", value) == value
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_check_time_treats_empty_as_latest(value):
+    assert a.check_time("time", value) is None
+
+
+@pytest.mark.parametrize("value", [
+    "yesterday", "3 days", "3d", "-3D", "D3", "2026-11-27 02:00:00", "2026-13", "27.11.2026",
+    "now; rm -rf /", "3D\n", "--force", "2026-11-27T02:00:00Zjunk",
+])
+def test_check_time_rejects_anything_else_naming_the_parameter(value):
+    with pytest.raises(a.ParamError) as err:
+        a.check_time("time", value)
+    assert str(err.value).startswith("time ")
+    assert repr(value) in str(err.value)
+
+
+# ------------------------------------------------------------------ count
+
+@pytest.mark.parametrize("value", [1, 2, 100])
+def test_check_count_accepts_whole_numbers_from_one(value):
+    assert a.check_count("count", value) == value
+
+
+@pytest.mark.parametrize("value", [0, -1, None, "2", 1.5, True, False])
+def test_check_count_rejects_below_one_and_non_integers_naming_the_parameter(value):
+    with pytest.raises(a.ParamError, match=r"^count must be a whole number of at least 1"):
+        a.check_count("count", value)
+
+
+# ------------------------------------------------------------------ source-unit
+
+@pytest.mark.parametrize("value", ["duplicity/0", "backup-dup/12", "dup3x/7"])
+def test_check_unit_accepts_unit_names(value):
+    assert a.check_unit(value) == value
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_check_unit_treats_empty_as_this_unit(value):
+    assert a.check_unit(value) is None
+
+
+@pytest.mark.parametrize("value", ["duplicity", "duplicity/x", "Duplicity/0", "../etc/0",
+                                   "duplicity/0/1", "0dup/1", "dup licity/0", "/duplicity/0"])
+def test_check_unit_rejects_non_unit_names_naming_the_parameter(value):
+    with pytest.raises(a.ParamError, match=r"^source-unit "):
+        a.check_unit(value)
+
+
+# ------------------------------------------------------------------ private-key-file
+
+def test_check_key_file_accepts_an_existing_absolute_file(tmp_path):
+    key = tmp_path / "key.asc"
+    key.write_text("-----BEGIN PGP PRIVATE KEY BLOCK-----\n")
+    assert a.check_key_file(str(key)) == str(key)
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_check_key_file_treats_empty_as_no_key(value):
+    assert a.check_key_file(value) is None
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "relative"])
+def test_check_key_file_rejects_missing_directories_and_relative_paths(tmp_path, kind,
+                                                                       monkeypatch):
+    key = tmp_path / "key.asc"
+    if kind == "directory":
+        key.mkdir()
+    value = str(key)
+    if kind == "relative":
+        key.write_text("x")
+        monkeypatch.chdir(tmp_path)
+        value = "key.asc"
+    with pytest.raises(a.ParamError, match=r"^private-key-file "):
+        a.check_key_file(value)
+
+
+# ------------------------------------------------------------------ path
+
+@pytest.mark.parametrize("value, expected", [
+    ("srv/app/data.db", "srv/app/data.db"),
+    ("/srv/app", "srv/app"),
+    ("srv/app/", "srv/app"),
+    (" srv/app ", "srv/app"),
+    ("srv/my file", "srv/my file"),
+    ("srv/..hidden", "srv/..hidden"),
+])
+def test_check_path_gives_the_path_relative_to_the_backup_root(value, expected):
+    assert a.check_path(value) == expected
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_check_path_treats_empty_as_everything(value):
+    assert a.check_path(value) is None
+
+
+@pytest.mark.parametrize("value", ["/", "//", "../etc", "srv/../../etc", "srv/..",
+                                   "srv/a\nb", "  /  "])
+def test_check_path_rejects_paths_outside_the_backup_naming_the_parameter(value):
+    with pytest.raises(a.ParamError, match=r"^path "):
+        a.check_path(value)
+
+
+# ------------------------------------------------------------------ target
+
+def test_check_target_accepts_a_new_or_empty_directory(tmp_path):
+    assert a.check_target(str(tmp_path / "new")) == str(tmp_path / "new")
+    (tmp_path / "empty").mkdir()
+    assert a.check_target(str(tmp_path / "empty")) == str(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_check_target_treats_empty_as_the_restore_area(value):
+    assert a.check_target(value) is None
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("non-empty", "is not empty"),
+    ("file", "is not a directory"),
+    ("symlink-to-file", "is not a directory"),
+    ("dangling-symlink", "is not a directory"),
+    ("relative", "must be an absolute path"),
+])
+def test_check_target_rejects_anything_but_a_new_or_empty_directory(tmp_path, kind, message):
+    target = tmp_path / "target"
+    if kind == "non-empty":
+        target.mkdir()
+        (target / "keep.txt").write_text("precious")
+    elif kind == "file":
+        target.write_text("precious")
+    elif kind == "symlink-to-file":
+        (tmp_path / "file").write_text("precious")
+        target.symlink_to(tmp_path / "file")
+    elif kind == "dangling-symlink":
+        target.symlink_to(tmp_path / "nowhere")
+    value = "restore/here" if kind == "relative" else str(target)
+    with pytest.raises(a.ParamError, match=r"^target ") as err:
+        a.check_target(value)
+    assert message in str(err.value)
+    if kind == "non-empty":
+        assert (target / "keep.txt").read_text() == "precious"
+
+
+# ------------------------------------------------------------------ actions never reach the runner
+
+@pytest.mark.parametrize("action, params, named", [
+    ("restore", {"in-place": True}, "in-place needs path"),
+    ("restore", {"in-place": True, "path": "srv/a", "target": "/tmp/new-dir-x"}, "target"),
+    ("restore", {"time": "yesterday"}, "time 'yesterday'"),
+    ("restore", {"path": "../etc"}, "path '../etc'"),
+    ("restore", {"source-unit": "nobody"}, "source-unit 'nobody'"),
+    ("restore", {"private-key-file": "/nonexistent/key.asc"}, "private-key-file"),
+    ("list-current-files", {"time": "last week"}, "time 'last week'"),
+    ("list-current-files", {"source-unit": "x"}, "source-unit"),
+    ("list-backups", {"source-unit": "duplicity-0"}, "source-unit"),
+    ("verify", {"time": "soon"}, "time 'soon'"),
+    ("verify", {"private-key-file": "relative.asc"}, "private-key-file"),
+    ("remove-older-than", {}, "time is required"),
+    ("remove-older-than", {"time": "old"}, "time 'old'"),
+    ("remove-all-but-n-full", {"count": 0}, "count must be"),
+    ("remove-all-but-n-full", {}, "count must be"),
+    ("remove-all-inc-of-but-n-full", {"count": -2}, "count must be"),
+])
+def test_invalid_parameters_fail_before_any_runner_operation(action, params, named):
+    runner = RecordingRunner()
+    with pytest.raises(a.ParamError) as err:
+        a.ACTIONS[action](runner, params)
+    assert named in str(err.value)
+    assert runner.calls == []
+
+
+def test_valid_parameters_reach_the_runner_normalised():
+    runner = RecordingRunner()
+    a.restore(runner, {"path": "/srv/app/", "time": "3D", "in-place": True,
+                       "source-unit": "duplicity/1"})
+    a.remove_all_but_n_full(runner, {"count": 2})
+    a.remove_older_than(runner, {"time": "30D"})
+    assert runner.calls == [
+        ("restore", (), {"path": "srv/app", "time": "3D", "target": None, "in_place": True,
+                         "source_unit": "duplicity/1", "private_key_file": None}),
+        ("remove", ("remove-all-but-n-full",), {"count": 2}),
+        ("remove", ("remove-older-than",), {"time": "30D"}),
+    ]
+
+
+def test_run_turns_a_parameter_error_into_the_failure_message(tmp_path, monkeypatch):
+    class Loaded(RecordingRunner):
+        pass
+
+    loaded = Loaded()
+    monkeypatch.setattr(a.Runner, "from_files", classmethod(lambda cls, spec: loaded))
+    results, failure = a.run("remove-all-inc-of-but-n-full", {"count": 0},
+                             str(tmp_path / "spec.json"))
+    assert results is None
+    assert failure.startswith("count must be a whole number of at least 1")
+    assert loaded.calls == []
+
+
+def test_run_says_the_unit_is_not_configured_without_a_spec(tmp_path):
+    results, failure = a.run("do-backup", {"full": False}, str(tmp_path / "spec.json"))
+    assert results is None
+    assert failure.startswith("do-backup failed: the unit is not configured")
