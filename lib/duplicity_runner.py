@@ -488,8 +488,9 @@ class Runner:
                 ctx = self.context(unit=source_unit, gnupg_home=home, with_selection=True)
                 returncode, output, _ = self.duplicity("verify", ctx, time=time,
                                                        compare_data=compare_data)
-            m = re.search(r"Verify complete: (\d+) files? compared, (\d+) differences? found",
-                          output)
+            # 0.8: "3 files compared, 0 differences found"; 2.x/3.x: "file(s)", "difference(s)"
+            m = re.search(r"Verify complete: (\d+) file(?:s|\(s\))? compared, "
+                          r"(\d+) difference(?:s|\(s\))? found", output)
             if m is None:
                 raise OperationError("verify failed: " + classify_failure(output, self.secrets()))
             differences = real_differences(output, self.spec.get("includes", ()))

@@ -295,7 +295,10 @@ class BackendBench:
         for name, argv in (
                 ("duplicity --version (configure runs it every hook)", [duplicity, "--version"]),
                 ("unit venv python: import charms.reactive + hookenv",
-                 [py, "-c", "import charms.reactive, charmhelpers.core.hookenv"])):
+                 [py, "-c", "import charms.reactive, charmhelpers.core.hookenv"]),
+                ("action start: unit venv python + import lib/duplicity_actions",
+                 [py, "-c", "import sys; sys.path.append({!r}); import duplicity_actions".format(
+                     os.path.join(str(self.d.unit.charm_dir), "lib"))])):
             walls = []
             for _ in range(5):
                 start = time.perf_counter()
@@ -616,7 +619,7 @@ def parse_args(argv):
     if args.size_mb is None:
         args.size_mb = 50 if args.quick else 500
     if args.hook_repeats is None:
-        args.hook_repeats = 5 if args.quick else 9
+        args.hook_repeats = 5 if args.quick else 7
     args.scale_counts = [int(x) for x in (args.scale or ("1,10,100" if args.quick else
                                                          "1,10,100,1000")).split(",")]
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]

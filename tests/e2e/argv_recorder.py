@@ -62,3 +62,29 @@ class ArgvRecorder:
 
     def programs(self):
         return {prog for prog, _ in self.calls()}
+
+
+_RETRY_WRAPPER = """#!/usr/bin/python3 -I
+import os, sys
+args = sys.argv[1:]
+if args and not args[0].startswith("-"):
+    args[1:1] = {extra!r}
+os.execv({real!r}, [{real!r}] + args)
+"""
+
+
+def fast_retry_duplicity(directory, duplicity, retries=2, delay=1):
+    """A ``duplicity`` in ``directory`` that runs the real one with fewer, quicker retries.
+
+    duplicity retries a failed transfer 5 times, 30 s apart (``--num-retries``,
+    ``--backend-retry-delay``): two minutes before an unreachable or full backend fails the
+    run. The fault tests put this first on the unit's PATH so such a run fails in seconds;
+    everything else the charm passes is unchanged.
+    """
+    os.makedirs(str(directory), exist_ok=True)
+    path = os.path.join(str(directory), "duplicity")
+    extra = ["--num-retries={}".format(retries), "--backend-retry-delay={}".format(delay)]
+    with open(path, "w") as f:
+        f.write(_RETRY_WRAPPER.format(extra=extra, real=duplicity))
+    os.chmod(path, 0o755)
+    return str(directory)

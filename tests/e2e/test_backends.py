@@ -12,6 +12,7 @@ scheme (boto3+s3://) and SSH handling differ.
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -89,7 +90,7 @@ def files_under(top):
 
 
 def backup_change_incremental_restore(d, tmp_path, **config):
-    """The round trip every backend goes through; returns the two do-backup results."""
+    """The round trip every backend goes through; returns the backed-up directory."""
     src = tmp_path / "srv-data"
     make_tree(src, seed=7, files=6, size=2048)
     d.declare(fileset=str(src))
@@ -118,36 +119,52 @@ def backup_change_incremental_restore(d, tmp_path, **config):
     restored = tmp_path / "restored"
     d.ok("restore", target=str(restored))
     assert snapshot(restored / str(src).lstrip("/")) == snapshot(src)
-    return first, second
+    return src
 
 
 # --------------------------------------------------------------------------- SSH
 
-@pytest.mark.parametrize("scheme,auth", [
-    ("sftp", "ed25519"), ("sftp", "rsa_pem"), ("sftp", "password"),
-    ("scp", "ed25519"), ("scp", "rsa_pem"), ("scp", "password"),
-])
-def test_ssh_backends_back_up_and_restore_with_key_or_password_auth(
-        deploy, tmp_path, ssh_server, scheme, auth):
+def accepted_logins(server, since=0):
+    """{"publickey ED25519", "publickey RSA", "password"}: how sshd let clients in."""
+    with open(server.log_path) as f:
+        f.seek(since)
+        text = f.read()
+    return {" ".join(filter(None, m)) for m in re.findall(
+        r"Accepted (\w+) for \S+ from \S+ port \d+ ssh2(?:: (\w+))?", text)}
+
+
+@pytest.mark.parametrize("scheme", ["sftp", "scp"])
+def test_sftp_and_scp_back_up_and_restore_with_an_ed25519_key_an_rsa_pem_key_and_a_password(
+        deploy, tmp_path, ssh_server, scheme):
     d = deploy_recorded(deploy, tmp_path)
-    config = ssh_config(ssh_server, auth)
-    backup_change_incremental_restore(
+    src = backup_change_incremental_restore(
         d, tmp_path, backend=scheme,
         remote_backup_url="127.0.0.1:{}/{}".format(ssh_server.port, ssh_server.remote_dir),
-        **config)
+        **ssh_config(ssh_server, "ed25519"))
+    assert accepted_logins(ssh_server) == {"publickey ED25519"}
+
+    for auth, login in (("rsa_pem", "publickey RSA"), ("password", "password")):
+        since = os.path.getsize(ssh_server.log_path)
+        config = {"private_ssh_key": "", "remote_password": "", **ssh_config(ssh_server, auth)}
+        d.configure(**config)
+        (src / "d1" / "by-{}.txt".format(auth)).write_text("written before the {} backup\n".format(auth))
+        assert d.ok("do-backup")["backup-type"] == "incremental"
+        restored = tmp_path / ("restored-" + auth)
+        d.ok("restore", target=str(restored))
+        assert snapshot(restored / str(src).lstrip("/")) == snapshot(src)
+        assert accepted_logins(ssh_server, since) == {login}
+
     slug = d.unit_name.replace("/", "-")
     stored = files_under(ssh_server.remote_dir)
     assert stored and all(name.startswith(slug + "/duplicity-") for name in stored), stored
-    assert any(name.endswith(".difftar.gpg") for name in stored)
+    assert len([name for name in stored if name.endswith(".manifest.gpg")]) == 4
     # the URL names the remote directory, never a credential
     urls = {argv[-1] for argv in d.recorder.commands("duplicity") if argv[1] in BACKUP_COMMANDS}
     assert urls == {"{}://{}@127.0.0.1:{}/{}/{}".format(
         scheme, ssh_server.user, ssh_server.port, ssh_server.remote_dir, slug)}
-    secrets = [PASSPHRASE, ssh_server.password]
-    if auth != "password":
-        secrets += [line for line in ssh_server.private_keys[auth].decode().splitlines()
-                    if not line.startswith("-----")]
-    d.recorder.assert_no_secret(*secrets)
+    key_lines = [line for key in ssh_server.private_keys.values()
+                 for line in key.decode().splitlines() if not line.startswith("-----")]
+    d.recorder.assert_no_secret(PASSPHRASE, ssh_server.password, *key_lines)
 
 
 def test_sftp_refuses_a_host_whose_key_is_not_the_known_host_key(deploy, tmp_path, ssh_server):
@@ -197,8 +214,8 @@ def test_rsync_over_ssh_creates_the_missing_remote_directory(deploy, tmp_path, s
 
 @pytest.mark.parametrize("tls", [False, True], ids=["ftp", "ftps"])
 def test_ftp_and_ftps_back_up_and_restore_with_the_password_kept_off_every_command_line(
-        deploy, tmp_path, ftp_server, ftps_server, tls):
-    server = ftps_server if tls else ftp_server
+        deploy, tmp_path, request, tls):
+    server = request.getfixturevalue("ftps_server" if tls else "ftp_server")
     d = deploy_recorded(deploy, tmp_path)
     config = {"backend": "ftps" if tls else "ftp",
               "remote_backup_url": "127.0.0.1:{}/backups".format(server.port),

@@ -210,13 +210,18 @@ def test_the_principals_dump_is_backed_up_restored_byte_equal_and_a_failing_dump
     shutil.rmtree(target)
 
 
-def test_a_bad_fileset_or_hook_path_blocks_the_unit_naming_the_relation_and_the_value(
+def test_bad_declarations_block_the_unit_naming_them_and_a_departed_relations_paths_and_hooks_are_dropped(
         related, tmp_path):
     data = tmp_path / "srv" / "app-data"
+    aux = tmp_path / "etc-app"
+    aux.mkdir()
+    (aux / "app.conf").write_text("listen = 8080\n")
     pair = related({"fileset": "srv/app-data", "declare-hooks": False})
-    configure_file_backend(pair, tmp_path / "backups")
+    target = tmp_path / "backups"
+    configure_file_backend(pair, target)
 
-    # the requires side refuses a relative path: the principal blocks, publishes nothing
+    # the requires side refuses a relative path: the principal blocks, publishes nothing,
+    # and duplicity, with nothing declared and no aux_backup_directory, has nothing to back up
     state, message = pair.principal.status
     assert state == "blocked" and "'srv/app-data' is not an absolute path" in message
     assert "fileset" not in pair.declared()
@@ -252,10 +257,13 @@ def test_a_bad_fileset_or_hook_path_blocks_the_unit_naming_the_relation_and_the_
     write_script(missing, "exit 0\n")
     pair.unit.run_hook("update-status")
     assert pair.unit.status == ("active", "ready; no backup yet")
+    pair.app.set_config(aux_backup_directory=str(aux))
     pair.ok("do-backup")
+    state_data, state_aux = snapshot(data), snapshot(aux)
     restored = tmp_path / "restored"
     pair.ok("restore", target=str(restored))
-    assert snapshot(restored / str(data).lstrip("/")) == snapshot(data)
+    assert snapshot(restored / str(data).lstrip("/")) == state_data
+    assert snapshot(restored / str(aux).lstrip("/")) == state_aux
 
     # a script removed after the check fails the backup at run time; never skipped silently
     os.unlink(missing)
@@ -264,39 +272,23 @@ def test_a_bad_fileset_or_hook_path_blocks_the_unit_naming_the_relation_and_the_
     assert "run-before-backup script {} is missing or not executable".format(
         missing) in failed.message
 
-
-def test_when_the_relation_departs_its_paths_leave_later_backups_and_without_aux_paths_the_unit_blocks(
-        related, tmp_path):
-    data = tmp_path / "srv" / "app-data"
-    aux = tmp_path / "etc-app"
-    aux.mkdir()
-    (aux / "app.conf").write_text("listen = 8080\n")
-    pair = related({"fileset": str(data), "declare-hooks": False})
-    target = tmp_path / "backups"
-    configure_file_backend(pair, target, aux_backup_directory=str(aux))
-    first = pair.ok("do-backup")
-    files = pair.ok("list-current-files")["files"].splitlines()
-    assert str(data / "example.txt").lstrip("/") in files
-    assert str(aux / "app.conf").lstrip("/") in files
-    state_data, state_aux = snapshot(data), snapshot(aux)
-
+    # the relation departs: its paths and hook scripts leave later backups
     pair.model.depart(pair.relation)
-    assert pair.unit.status[0] == "active"
+    assert pair.principal.status == ("active", "ready (no backup relation)")
     time.sleep(1.1)  # backup-ids have a resolution of one second
-    second = pair.ok("do-backup")
-    assert second["backup-type"] == "incremental"
+    after = pair.ok("do-backup")
+    assert after["backup-type"] == "incremental"
+    pair.unit.run_hook("update-status")
+    assert pair.unit.status[0] == "active"  # the recorded failure is cleared by the backup
     files = pair.ok("list-current-files")["files"].splitlines()
     assert not any(f.startswith(str(data).lstrip("/")) for f in files), files
     assert str(aux / "app.conf").lstrip("/") in files
-
     latest = tmp_path / "restore-latest"
     pair.ok("restore", target=str(latest))
     assert not (latest / str(data).lstrip("/")).exists()
     assert snapshot(latest / str(aux).lstrip("/")) == state_aux
-    old = tmp_path / "restore-first"
-    pair.ok("restore", time=first["backup-id"], target=str(old))
-    assert snapshot(old / str(data).lstrip("/")) == state_data
 
+    # without aux_backup_directory nothing is left to back up
     pair.app.set_config(aux_backup_directory="")
     state, message = pair.unit.status
     assert state == "blocked" and "nothing to back up" in message

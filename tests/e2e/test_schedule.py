@@ -174,7 +174,7 @@ def load_runner_module():
 # ---------------------------------------------------------------- tests
 
 def test_cron_runs_scheduled_backups_whose_failure_blocks_the_unit_and_turns_nrpe_critical(
-        deploy, tmp_path, cron_daemon, nrpe_server):
+        nrpe_server, cron_daemon, deploy, tmp_path):  # nrpe_server first: torn down last
     data = tmp_path / "srv"
     make_tree(data, seed=11, files=8, size=2048)
     target = tmp_path / "backups"

@@ -130,6 +130,7 @@ class Audit:
     def collect(self, step):
         """Snapshot the files that exist now (some are rewritten or removed later)."""
         self.steps.append(step)
+        print("TIMING", step, time.time(), flush=True)  # DEBUG
         self.cron[step] = read_bytes("/etc/cron.d/charm-duplicity-" + self.slug)
         tops = unit_files(self.unit.name) + ["/var/lib/charm-duplicity/status",
                                              "/var/log/charm-duplicity", "/etc/cron.d",

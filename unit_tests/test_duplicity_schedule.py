@@ -1,0 +1,285 @@
+"""Scheduling and monitoring, pure parts: cron spreading and the rendered schedule, the
+allowed age of the last backup, the status message, and the NRPE plugin's check()."""
+import datetime
+import importlib.machinery
+import importlib.util
+import json
+import os
+
+import pytest
+from croniter import croniter
+
+import duplicity_charm as charm
+import duplicity_config
+from duplicity_paths import UnitPaths
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOW = datetime.datetime(2026, 11, 27, 12, 0, 0, tzinfo=datetime.timezone.utc)
+VALID = {'backend': [], 'ssh': [], 'encryption': [], 'schedule': [], 'sources': [],
+         'packages': []}
+HOUR, DAY = 3600, 86400
+
+
+def stamp(seconds_ago):
+    return (NOW - datetime.timedelta(seconds=seconds_ago)).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def ok_backup(seconds_ago, backup_id='2026-11-27T02:00:00Z', kind='incremental'):
+    return {'status': 'ok', 'time': stamp(seconds_ago + 60), 'end': stamp(seconds_ago),
+            'backup-id': backup_id, 'type': kind}
+
+
+def failed_backup(seconds_ago, error='backup failed: backend unreachable (Connection refused)'):
+    return {'status': 'failed', 'time': stamp(seconds_ago), 'end': stamp(seconds_ago),
+            'error': error, 'type': 'incremental'}
+
+
+def gaps(expression, start=datetime.datetime(2026, 3, 2), runs=30):
+    it = croniter(expression, start)
+    times = [it.get_next(float) for _ in range(runs)]
+    return {int(b - a) for a, b in zip(times, times[1:])}
+
+
+# ----------------------------------------------------------------------------- cron_fields
+
+@pytest.mark.parametrize('frequency,period', [('hourly', HOUR), ('daily', DAY),
+                                              ('weekly', 7 * DAY)])
+@pytest.mark.parametrize('unit', ['duplicity/0', 'duplicity/1', 'mysql-backup/12'])
+def test_a_named_frequency_runs_once_per_period_at_the_units_own_time(frequency, period, unit):
+    assert gaps(charm.cron_fields(frequency, unit)) == {period}
+
+
+def test_monthly_runs_once_a_month_on_a_day_every_month_has():
+    for unit in ('duplicity/{}'.format(n) for n in range(40)):
+        minute, hour, day, month, weekday = charm.cron_fields('monthly', unit).split()
+        assert 1 <= int(day) <= 28 and (month, weekday) == ('*', '*')
+        assert len(gaps(charm.cron_fields('monthly', unit), runs=13)) >= 2  # 28..31 days
+        assert max(gaps(charm.cron_fields('monthly', unit), runs=13)) <= 31 * DAY
+
+
+def test_two_units_of_one_application_get_different_daily_slots():
+    slots = {charm.cron_fields('daily', 'duplicity/{}'.format(n)) for n in range(50)}
+    assert len(slots) > 45
+
+
+@pytest.mark.parametrize('expression', ['* * * * *', '*/5 * * * *', '15 3 * * 0', '0 0 1 */2 *'])
+def test_a_cron_expression_passes_through_for_backups_and_retention(expression):
+    assert charm.cron_fields(expression, 'duplicity/3') == expression
+    assert charm.cron_fields(expression, 'duplicity/3', offset=30) == expression
+
+
+# ----------------------------------------------------------------------------- render_schedule
+
+def schedule_lines(tmp_path, **config):
+    paths = UnitPaths.for_unit('duplicity/0', root=str(tmp_path))
+    os.makedirs(os.path.dirname(paths.cron_file), exist_ok=True)
+    os.makedirs(os.path.dirname(paths.logrotate_file), exist_ok=True)
+    base = {'backup_frequency': 'manual', 'retention_period': 'manual',
+            'deletion_frequency': 'daily'}
+    charm.render_schedule(dict(base, **config), paths, ROOT)
+    if not os.path.exists(paths.cron_file):
+        return paths, None
+    assert os.stat(paths.cron_file).st_mode & 0o777 == 0o644
+    with open(paths.cron_file) as f:
+        text = f.read()
+    return paths, [line for line in text.splitlines() if line and line[0] in '*0123456789']
+
+
+def test_the_schedule_calls_the_runner_directly_with_the_system_python(tmp_path):
+    paths, lines = schedule_lines(tmp_path, backup_frequency='daily', retention_period='30d')
+    runner = os.path.join(ROOT, 'lib', 'duplicity_runner.py')
+    backup_when = charm.cron_fields('daily', 'duplicity/0')
+    retention_when = charm.cron_fields('daily', 'duplicity/0', 30)
+    assert lines == [
+        '{} root /usr/bin/python3 {} --spec {} backup >>{} 2>&1'.format(
+            backup_when, runner, paths.spec_file, paths.log_file),
+        '{} root /usr/bin/python3 {} --spec {} retention >>{} 2>&1'.format(
+            retention_when, runner, paths.spec_file, paths.log_file),
+    ]
+    with open(paths.cron_file) as f:
+        text = f.read()
+    assert 'juju-run' not in text and 'juju-exec' not in text
+    assert '.' not in os.path.basename(paths.cron_file)  # cron ignores names with dots
+
+
+def test_retention_alone_is_scheduled_with_deletion_frequency(tmp_path):
+    paths, lines = schedule_lines(tmp_path, retention_period='8w',
+                                  deletion_frequency='0 4 * * 6')
+    assert len(lines) == 1 and lines[0].startswith('0 4 * * 6 root ')
+    assert lines[0].endswith(' retention >>{} 2>&1'.format(paths.log_file))
+
+
+def test_nothing_scheduled_removes_the_cron_file(tmp_path):
+    paths, lines = schedule_lines(tmp_path, backup_frequency='hourly')
+    assert len(lines) == 1
+    paths, lines = schedule_lines(tmp_path)
+    assert lines is None and not os.path.exists(paths.cron_file)
+
+
+# ----------------------------------------------------------------------------- max_age_seconds
+
+@pytest.mark.parametrize('value,seconds', [('26h', 26 * HOUR), ('90m', 90 * 60), ('8d', 8 * DAY),
+                                           ('2w', 14 * DAY)])
+def test_backup_max_age_when_set_wins_over_the_frequency(value, seconds):
+    assert duplicity_config.max_age_seconds(
+        {'backup_max_age': value, 'backup_frequency': 'hourly'}) == seconds
+
+
+@pytest.mark.parametrize('frequency,seconds', [('hourly', 3 * HOUR), ('daily', 26 * HOUR),
+                                               ('weekly', 8 * DAY), ('monthly', 32 * DAY)])
+def test_the_allowed_age_is_derived_from_a_named_frequency_with_slack(frequency, seconds):
+    assert duplicity_config.max_age_seconds({'backup_max_age': '',
+                                             'backup_frequency': frequency}) == seconds
+
+
+@pytest.mark.parametrize('expression,seconds', [
+    ('* * * * *', 120),
+    ('0 */6 * * *', 12 * HOUR),
+    ('30 2 * * 1-5', 6 * DAY),  # Friday to Monday is the longest gap
+])
+def test_a_cron_frequency_allows_twice_its_longest_gap(expression, seconds):
+    assert duplicity_config.max_age_seconds({'backup_frequency': expression}) == seconds
+
+
+@pytest.mark.parametrize('frequency', ['manual', 'every tuesday', '61 * * * *'])
+def test_manual_or_invalid_frequencies_have_no_age_limit(frequency):
+    assert duplicity_config.max_age_seconds({'backup_frequency': frequency}) is None
+
+
+# ----------------------------------------------------------------------------- status_message
+
+def status(**kw):
+    kw.setdefault('now', NOW)
+    results = kw.pop('results', VALID)
+    return duplicity_config.status_message(results, **kw)
+
+
+def test_config_problems_block_before_any_backup_outcome():
+    results = dict(VALID, backend=['backend is not set: choose one'],
+                   schedule=['backup_frequency \'x\' is not ...'])
+    state, message = status(results=results, last_backup=failed_backup(60))
+    assert state == 'blocked'
+    assert message == 'backend is not set: choose one; backup_frequency \'x\' is not ...'
+
+
+def test_runtime_problems_block_too():
+    assert status(runtime_problems=['cannot run duplicity: gone']) == (
+        'blocked', 'cannot run duplicity: gone')
+
+
+def test_no_backup_yet_is_active_and_says_so():
+    assert status() == ('active', 'ready; no backup yet')
+
+
+def test_a_failed_last_backup_blocks_with_its_time_and_reason():
+    failed = failed_backup(120)
+    state, message = status(last_backup=failed, last_success=ok_backup(DAY),
+                            config={'backup_frequency': 'daily'})
+    assert state == 'blocked'
+    assert message == 'last backup failed at {}: {}'.format(failed['time'], failed['error'])
+
+
+def test_a_failed_backup_without_a_reason_points_at_the_log():
+    failed = dict(failed_backup(60), error='')
+    assert status(last_backup=failed)[1].endswith(': see the log')
+
+
+def test_a_good_last_backup_is_active_with_its_id_and_type():
+    good = ok_backup(HOUR, backup_id='2026-11-27T11:00:00Z', kind='full')
+    assert status(last_backup=good, last_success=good, config={'backup_frequency': 'daily'}) == (
+        'active', 'last backup ok 2026-11-27T11:00:00Z (full)')
+
+
+def test_a_stale_last_success_warns_but_stays_active():
+    good = ok_backup(30 * HOUR)
+    state, message = status(last_backup=good, last_success=good,
+                            config={'backup_frequency': 'daily', 'backup_max_age': ''})
+    assert state == 'active'
+    assert message.endswith('; WARNING: no successful backup for 30h')
+
+
+def test_a_manual_schedule_never_goes_stale():
+    good = ok_backup(400 * DAY)
+    assert 'WARNING' not in status(last_backup=good, last_success=good,
+                                   config={'backup_frequency': 'manual'})[1]
+
+
+def test_a_failed_retention_run_is_noted_in_an_active_status():
+    good = ok_backup(HOUR)
+    retention = {'status': 'failed', 'time': stamp(600), 'error': 'remove-older-than failed: x'}
+    state, message = status(last_backup=good, last_success=good, retention=retention,
+                            config={'backup_frequency': 'daily'})
+    assert state == 'active'
+    assert message.endswith('; retention run failed at {}: remove-older-than failed: x'.format(
+        stamp(600)))
+
+
+def test_the_status_message_is_capped():
+    failed = failed_backup(60, error='x' * 1000)
+    assert len(status(last_backup=failed)[1]) == 400
+
+
+# ----------------------------------------------------------------------------- NRPE plugin
+
+@pytest.fixture(scope='module')
+def plugin():
+    path = os.path.join(ROOT, 'files', 'check_duplicity_backup')
+    loader = importlib.machinery.SourceFileLoader('check_duplicity_backup', path)
+    spec = importlib.util.spec_from_loader('check_duplicity_backup', loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_the_check_is_critical_when_the_last_backup_failed(plugin):
+    failed = failed_backup(60)
+    code, message = plugin.check({'backup': failed, 'last-success': ok_backup(HOUR)}, DAY, NOW)
+    assert code == plugin.CRITICAL == 2
+    assert message == 'CRITICAL: last backup failed at {}: {}'.format(failed['time'],
+                                                                       failed['error'])
+
+
+def test_the_check_warns_when_the_last_success_is_too_old(plugin):
+    good = ok_backup(30 * HOUR)
+    code, message = plugin.check({'backup': good, 'last-success': good}, 26 * HOUR, NOW)
+    assert code == plugin.WARNING == 1
+    assert message == 'WARNING: last successful backup {} is 30h old (limit 26h)'.format(
+        good['backup-id'])
+
+
+def test_the_check_warns_when_an_age_limit_is_set_and_nothing_succeeded(plugin):
+    assert plugin.check({}, DAY, NOW) == (1, 'WARNING: no successful backup recorded')
+
+
+def test_the_check_warns_when_the_retention_run_failed(plugin):
+    good = ok_backup(HOUR)
+    retention = {'status': 'failed', 'time': stamp(60), 'error': 'remove-older-than failed'}
+    code, message = plugin.check({'backup': good, 'last-success': good, 'retention': retention},
+                                 DAY, NOW)
+    assert code == plugin.WARNING
+    assert message == 'WARNING: retention run failed at {}: remove-older-than failed'.format(
+        stamp(60))
+
+
+def test_the_check_is_ok_after_a_recent_success(plugin):
+    good = ok_backup(HOUR, backup_id='2026-11-27T11:00:00Z', kind='full')
+    retention = {'status': 'ok', 'time': stamp(30)}
+    assert plugin.check({'backup': good, 'last-success': good, 'retention': retention},
+                        DAY, NOW) == (0, 'OK: last backup 2026-11-27T11:00:00Z (full) ok')
+
+
+def test_without_an_age_limit_an_old_success_is_ok(plugin):
+    good = ok_backup(400 * DAY)
+    assert plugin.check({'backup': good, 'last-success': good}, 0, NOW)[0] == plugin.OK
+
+
+def test_the_plugin_reads_the_status_file_and_exits_with_the_check_code(plugin, tmp_path, capsys):
+    path = tmp_path / 'status.json'
+    path.write_text(json.dumps({'backup': failed_backup(60)}))
+    assert plugin.main(['check', str(path), '3600']) == plugin.CRITICAL
+    assert capsys.readouterr().out.startswith('CRITICAL: last backup failed at ')
+    assert plugin.main(['check', str(tmp_path / 'missing.json')]) == plugin.OK
+    assert capsys.readouterr().out == 'OK: no backup yet\n'
+    path.write_text('{not json')
+    assert plugin.main(['check', str(path)]) == plugin.UNKNOWN == 3
+    assert plugin.main(['check']) == plugin.UNKNOWN
