@@ -179,7 +179,10 @@ def run(name, params, spec_file):
     except ParamError as err:
         return None, str(err)
     except OperationError as err:
-        return None, "{} failed: {}".format(name, err)
+        message = str(err)
+        if not message.startswith(name + " failed"):  # the runner may have said so already
+            message = "{} failed: {}".format(name, message)
+        return None, message
 
 
 def main(name):

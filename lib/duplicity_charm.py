@@ -114,14 +114,23 @@ def install_packages(config):
     return []
 
 
-def detect_duplicity():
-    """(absolute path, version tuple) of the duplicity on PATH."""
+def detect_duplicity(known=None):
+    """(absolute path, version tuple, cache record) of the duplicity on PATH.
+
+    ``known`` is the record a previous call returned: the version is asked again only when
+    the binary changed (path, size or mtime), not in every hook.
+    """
     path = shutil.which("duplicity")
     if not path:
         raise ValueError("duplicity is not installed")
+    st = os.stat(os.path.realpath(path))
+    stamp = [path, st.st_size, st.st_mtime_ns]
+    if known and known.get("stamp") == stamp:
+        return path, tuple(known["version"]), known
     out = subprocess.run([path, "--version"], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120)
-    return path, duplicity_helper.parse_version(out.stdout.decode(errors="replace"))
+    version = duplicity_helper.parse_version(out.stdout.decode(errors="replace"))
+    return path, version, {"stamp": stamp, "version": list(version)}
 
 
 # ---------------------------------------------------------------- secrets
@@ -421,7 +430,8 @@ def configure(config, endpoint):
     includes = duplicity_config.backup_paths(config, includes)
     excludes = duplicity_config.split_list(config.get("exclude_paths", ""))
     try:
-        duplicity, version = detect_duplicity()
+        duplicity, version, record = detect_duplicity(_kv().get("duplicity.binary"))
+        _kv().set("duplicity.binary", record)
     except (ValueError, OSError, subprocess.SubprocessError) as err:
         set_runtime_problems("duplicity", ["cannot run duplicity: {}".format(err)])
         return False

@@ -157,7 +157,7 @@ def classify_failure(text, secrets=()):
         (r"No space left on device|ENOSPC|Disk quota exceeded",
          "no space left on the destination or in the temp dir"),
         (r"No backup chains with active signatures found|No such file or directory.*manifest|"
-         r"Found 0 backup chains|No backup chains found",
+         r"Found 0 backup chains|No backup chains found|No signature chains found",
          "no backup found at the destination"),
         (r"certificate verify failed|CERTIFICATE_VERIFY_FAILED|Certificate verification",
          "TLS certificate verification failed (check ca_certificate)"),
@@ -366,6 +366,19 @@ class Runner:
                 newest = (m.group(2), "full" if m.group(1) == "full" else "incremental")
         return newest and (backup_id(newest[0]), newest[1])
 
+    def complete_time(self, time, unit=None):
+        """The time to read backups at: as given, else the newest complete set when the last
+        backup was interrupted. duplicity counts the interrupted set (its partial manifest is
+        kept in the archive dir to resume it) as the newest backup, and would restore or verify
+        what of it was uploaded, the file being uploaded truncated."""
+        name_dir = os.path.join(self.paths.archive_dir, unit_slug(unit or self.spec["unit"]))
+        try:
+            partial = any(n.endswith(".manifest.part") for n in os.listdir(name_dir))
+        except OSError:
+            partial = False
+        newest = self.newest_set(unit) if partial and not time else None
+        return newest[0] if newest else time
+
     def backup(self, full=False, scheduled=False):
         started = utcnow()
         outcome = {"operation": "backup", "time": started.strftime(ID_FORMAT),
@@ -478,7 +491,7 @@ class Runner:
             with self.gnupg_home(private_key_file) as home:
                 output, _ = self.check("list-current-files",
                                        self.context(unit=source_unit, gnupg_home=home),
-                                       time=time)
+                                       time=self.complete_time(time, source_unit))
             return parse_file_list(output)
         return self.recorded("list-current-files", run)
 
@@ -486,8 +499,9 @@ class Runner:
         def run():
             with self.gnupg_home(private_key_file) as home:
                 ctx = self.context(unit=source_unit, gnupg_home=home, with_selection=True)
-                returncode, output, _ = self.duplicity("verify", ctx, time=time,
-                                                       compare_data=compare_data)
+                returncode, output, _ = self.duplicity(
+                    "verify", ctx, time=self.complete_time(time, source_unit),
+                    compare_data=compare_data)
             # 0.8: "3 files compared, 0 differences found"; 2.x/3.x: "file(s)", "difference(s)"
             m = re.search(r"Verify complete: (\d+) file(?:s|\(s\))? compared, "
                           r"(\d+) difference(?:s|\(s\))? found", output)
@@ -518,9 +532,10 @@ class Runner:
         def run():
             with self.gnupg_home(private_key_file) as home:
                 ctx = self.context(unit=source_unit, gnupg_home=home)
+                when = self.complete_time(time, source_unit)
                 if in_place:
-                    return self._restore_in_place(ctx, path, time)
-                return self._restore_to(ctx, path, time, target)
+                    return self._restore_in_place(ctx, path, when)
+                return self._restore_to(ctx, path, when, target)
         return self.recorded("restore", run)
 
     def _restore_to(self, ctx, path, time, target):

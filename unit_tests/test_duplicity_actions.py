@@ -230,3 +230,23 @@ def test_run_says_the_unit_is_not_configured_without_a_spec(tmp_path):
     results, failure = a.run("do-backup", {"full": False}, str(tmp_path / "spec.json"))
     assert results is None
     assert failure.startswith("do-backup failed: the unit is not configured")
+
+
+@pytest.mark.parametrize("action, error, message", [
+    ("verify", "verify failed: decryption failed", "verify failed: decryption failed"),
+    ("restore", "path srv/x is not in the backup", "restore failed: path srv/x is not in the "
+                                                   "backup"),
+    ("do-backup", "another duplicity operation is already running for duplicity/0 (backup)",
+     "do-backup failed: another duplicity operation is already running for duplicity/0 "
+     "(backup)"),
+])
+def test_run_names_the_failed_action_once(tmp_path, monkeypatch, action, error, message):
+    class Failing:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise a.OperationError(error)
+            return fail
+
+    monkeypatch.setattr(a.Runner, "from_files", classmethod(lambda cls, spec: Failing()))
+    results, failure = a.run(action, {}, str(tmp_path / "spec.json"))
+    assert results is None and failure == message

@@ -165,7 +165,7 @@ def test_backups_are_incremental_unless_full_is_due_and_pruning_keeps_what_it_sa
 
 
 def hook_script(path, log):
-    path.write_text('#!/bin/sh\necho "$(basename "$0") ${{BACKUP_RESULT:-}}" >> {}\n'.format(log))
+    path.write_text('#!/bin/sh\necho "$(basename "$0")${{BACKUP_RESULT:+ $BACKUP_RESULT}}" >> {}\n'.format(log))
     path.chmod(0o755)
     return str(path)
 
@@ -174,7 +174,8 @@ def stored(tmp_path, d):
     return sorted(os.listdir(tmp_path / "backups" / d.unit_name.replace("/", "-")))
 
 
-def test_restore_in_place_keeps_the_original_and_verify_counts_differences(deploy, tmp_path):
+def test_bad_parameters_touch_nothing_then_verify_and_an_in_place_restore_do_their_work(
+        deploy, tmp_path):
     data = tmp_path / "srv" / "app"
     make_tree(data, seed=5, files=6, size=1024)
     log = tmp_path / "restore-hooks.log"
@@ -185,6 +186,38 @@ def test_restore_in_place_keeps_the_original_and_verify_counts_differences(deplo
     file_backed(d, tmp_path, data)
     backup = d.ok("do-backup")
     original = snapshot(data)
+
+    # each bad parameter fails naming it, and touches no backup, target or hook
+    before = stored(tmp_path, d)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("precious")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("precious")
+    assert_failed(d, "restore", "time 'yesterday'", time="yesterday")
+    assert_failed(d, "list-current-files", "time 'last week'", time="last week")
+    assert_failed(d, "remove-older-than", "time 'old'", time="old")
+    for action in ("remove-all-but-n-full", "remove-all-inc-of-but-n-full"):
+        with pytest.raises(ActionInvalid, match=r"\.count: must be >= 1"):
+            d.action(action, count=0)
+    assert_failed(d, "restore", "target {} is not empty".format(busy), target=str(busy))
+    assert_failed(d, "restore", "target {} exists and is not a directory".format(a_file),
+                  target=str(a_file))
+    missing = rel(data / "not-there.txt")
+    new_target = tmp_path / "new-target"
+    assert_failed(d, "restore", "path {} is not in the backup".format(missing),
+                  path=missing, target=str(new_target))
+    assert not new_target.exists()
+    assert_failed(d, "restore", "in-place needs path", **{"in-place": True})
+    assert not log.exists()  # rejected before any restore started
+    assert_failed(d, "restore", "path {} is not in the backup".format(missing),
+                  path=missing, **{"in-place": True})
+    assert log.read_text().splitlines() == ["before.sh", "after.sh failed"]
+    assert stored(tmp_path, d) == before
+    assert os.listdir(busy) == ["keep.txt"] and (busy / "keep.txt").read_text() == "precious"
+    assert a_file.read_text() == "precious"
+    assert snapshot(data) == original
+    assert sorted(os.listdir(data.parent)) == ["app"]  # no staging or pre-restore leftovers
 
     # unchanged data: no differences, with or without compare-data
     checked = d.ok("verify", **{"compare-data": True})
@@ -201,6 +234,7 @@ def test_restore_in_place_keeps_the_original_and_verify_counts_differences(deplo
     changed = snapshot(data)
 
     # in-place restore: the changed tree is kept aside, the backup put back, hooks around it
+    log.unlink()
     result = d.ok("restore", path=rel(data), **{"in-place": True})
     kept = "{}.pre-restore-{}".format(data, backup["backup-id"])
     assert result["target"] == str(data) and result["previous"] == kept
@@ -208,48 +242,7 @@ def test_restore_in_place_keeps_the_original_and_verify_counts_differences(deplo
     assert snapshot(kept) == changed
     assert log.read_text().splitlines() == ["before.sh", "after.sh ok"]
     assert d.ok("verify", **{"compare-data": True})["differences"] == "0"
-
-
-def test_invalid_parameters_fail_naming_the_parameter_and_touch_no_backup(deploy, tmp_path):
-    data = tmp_path / "srv"
-    make_tree(data, seed=6, files=4, size=512)
-    log = tmp_path / "restore-hooks.log"
-    d = deploy(VERSION)
-    d.declare(fileset=str(data),
-              **{"run-before-restore": hook_script(tmp_path / "before.sh", log)})
-    file_backed(d, tmp_path, data)
-    d.ok("do-backup")
-    state = snapshot(data)
-    before = stored(tmp_path, d)
-    busy = tmp_path / "busy"
-    busy.mkdir()
-    (busy / "keep.txt").write_text("precious")
-    a_file = tmp_path / "a-file"
-    a_file.write_text("precious")
-
-    assert_failed(d, "restore", "time 'yesterday'", time="yesterday")
-    assert_failed(d, "list-current-files", "time 'last week'", time="last week")
-    assert_failed(d, "verify", "time 'soon'", time="soon")
-    assert_failed(d, "remove-older-than", "time 'old'", time="old")
-    for action in ("remove-all-but-n-full", "remove-all-inc-of-but-n-full"):
-        with pytest.raises(ActionInvalid, match=r"\.count: must be >= 1"):
-            d.action(action, count=0)
-    assert_failed(d, "restore", "target {} is not empty".format(busy), target=str(busy))
-    assert_failed(d, "restore", "target {} exists and is not a directory".format(a_file),
-                  target=str(a_file))
-    missing = rel(data / "not-there.txt")
-    new_target = tmp_path / "new-target"
-    assert_failed(d, "restore", "path {} is not in the backup".format(missing),
-                  path=missing, target=str(new_target))
-    assert not new_target.exists()
-    assert_failed(d, "restore", "in-place needs path", **{"in-place": True})
-
-    assert stored(tmp_path, d) == before
-    assert (busy / "keep.txt").read_text() == "precious" and os.listdir(busy) == ["keep.txt"]
-    assert a_file.read_text() == "precious"
-    assert not log.exists()  # no restore was started
     assert d.ok("list-backups")["count"] == "1"
-    assert restored(d, tmp_path, data, "restore") == state
 
 
 def test_a_second_unit_lists_and_restores_the_first_units_backups(deploy, tmp_path):
@@ -259,11 +252,18 @@ def test_a_second_unit_lists_and_restores_the_first_units_backups(deploy, tmp_pa
     file_backed(first, tmp_path, data)
     own = tmp_path / "second-own"
     own.mkdir()
-    file_backed(second, tmp_path, own)
+    wrong = "not-the-passphrase-9a4f01"
+    file_backed(second, tmp_path, own, encryption_passphrase=wrong)
     backup = first.ok("do-backup")
     state = snapshot(data)
 
+    # a replacement unit with the wrong passphrase cannot read the manifests
     source = {"source-unit": first.unit_name}
+    assert_failed(second, "list-current-files", "decryption failed", **source)
+    outcome = read_outcome(second.unit_name)["last-action"]
+    assert outcome["status"] == "failed" and "decryption failed" in outcome["error"]
+    second.configure(encryption_passphrase=PASSPHRASE)
+
     listing = second.ok("list-backups", **source)
     assert [r[:2] for r in table_rows(listing)] == [[backup["backup-id"], "full"]]
     assert second.ok("list-backups")["count"] == "0"
@@ -274,6 +274,7 @@ def test_a_second_unit_lists_and_restores_the_first_units_backups(deploy, tmp_pa
     second.ok("restore", path=rel(data / "d1"), target=str(one), **source)
     assert snapshot(one / rel(data / "d1")) == {
         k[3:]: v for k, v in state.items() if k.startswith("d1/")}
+    assert_no_secret(second, PASSPHRASE, wrong)
 
 
 def test_actions_fail_cleanly_before_any_backup_while_another_runs_and_with_a_wrong_passphrase(

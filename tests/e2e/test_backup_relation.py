@@ -40,15 +40,20 @@ class Pair:
     """The real example principal, duplicity as its subordinate, related over backup."""
 
     def __init__(self, root, principal_charm, duplicity_charm, bin_dir, principal_config,
-                 units=1, names=None):
+                 units=1, names=None, made=None):
+        self.units = []
+        if made is not None:
+            made.append(self)  # cleaned up even when a hook below fails
         self.model = Model(root, juju_version="3.4.0")
         principal_name, dup_name = names or unique_names()
         self.principal_app = self.model.add_application(principal_name, charm=principal_charm,
                                                         config=principal_config)
         self.principals = [self.principal_app.add_unit() for _ in range(units)]
         self.app = self.model.add_application(dup_name, charm=duplicity_charm)
-        self.units = [self.app.add_unit(principal=p, extra_path=[bin_dir])
-                      for p in self.principals]
+        for principal in self.principals:
+            self.units.append(self.app.add_unit(principal=principal, extra_path=[bin_dir],
+                                                deploy=False))
+            self.units[-1].deploy()
         self.relation = self.model.relate("{}:backup".format(dup_name),
                                           "{}:backup".format(principal_name))
 
@@ -77,25 +82,32 @@ def related(tmp_path, principal_charm, duplicity_charm):
 
     def _related(principal_config, units=1, names=None, version_id="dup3"):
         bin_dir = require_duplicity(version_id)
-        pair = Pair(tmp_path / "model{}".format(len(made)), principal_charm, duplicity_charm,
-                    bin_dir, principal_config, units, names)
-        made.append(pair)
-        return pair
+        return Pair(tmp_path / "model{}".format(len(made)), principal_charm, duplicity_charm,
+                    bin_dir, principal_config, units, names, made)
 
     yield _related
+    leftovers, errors = [], []
     for pair in made:
         for unit in pair.units:
+            slug = unit.name.replace("/", "-")
+            status_file = "/var/lib/charm-duplicity/status/{}.json".format(slug)
             try:
                 if unit.deployed:
-                    unit.remove()
-                    for path in unit_files(unit.name):
-                        assert not os.path.exists(path), path
+                    unit.remove()  # stop/remove must leave none of the unit's files
+                    leftovers += [p for p in unit_files(unit.name) + [status_file]
+                                  if os.path.lexists(p)]
+            except Exception as err:  # clean up the other units, then report
+                errors.append(err)
             finally:
-                for path in unit_files(unit.name):
+                for path in unit_files(unit.name) + [
+                        status_file, "/var/log/charm-duplicity/{}.log".format(slug)]:
                     if os.path.isdir(path):
                         shutil.rmtree(path, ignore_errors=True)
                     elif os.path.lexists(path):
                         os.unlink(path)
+    if errors:
+        raise errors[0]
+    assert not leftovers, leftovers
 
 
 def write_script(path, body):

@@ -212,7 +212,7 @@ def test_cron_runs_scheduled_backups_whose_failure_blocks_the_unit_and_turns_nrp
     monitors = yaml.safe_load(published["monitors"])["monitors"]["remote"]["nrpe"]
     shortname = "duplicity_backup_" + slug.replace("-", "_")
     assert monitors == {shortname: {"command": "check_" + shortname}}
-    assert run_rendered_check(d.unit_name)[0] == OK
+    assert run_rendered_check(d.unit_name) == (WARNING, "WARNING: no successful backup recorded\n")
 
     # 1. cron runs a scheduled backup, recorded as ok
     good = wait_for_outcome(d.unit_name, "backup",
@@ -228,11 +228,12 @@ def test_cron_runs_scheduled_backups_whose_failure_blocks_the_unit_and_turns_nrp
     code, output = run_rendered_check(d.unit_name)
     assert code == OK and output.startswith("OK: last backup "), output
 
-    # 2. the destination turns into a plain file: the next scheduled run fails
-    unit_target = target / slug
+    # 2. the backup volume goes away (the destination is a symlink to a mount point that is
+    # gone; duplicity gives up at once on ENOENT, where it retries other errors for minutes):
+    # the next scheduled run fails
     aside = tmp_path / "backups-aside"
-    os.rename(unit_target, aside)
-    unit_target.write_text("not a directory\n")
+    os.rename(target, aside)
+    os.symlink("/nonexistent-volume-{}/backups".format(slug), target)
     broken_at = utc_stamp()
     (data / "written-during-the-outage.txt").write_text("kept for the next good run\n")
     failed = wait_for_outcome(d.unit_name, "backup",
@@ -249,8 +250,8 @@ def test_cron_runs_scheduled_backups_whose_failure_blocks_the_unit_and_turns_nrp
 
     # 3. fixed: the next scheduled run succeeds and clears it
     fixed_at = utc_stamp()
-    unit_target.unlink()
-    os.rename(aside, unit_target)
+    os.unlink(target)
+    os.rename(aside, target)
     recovered = wait_for_outcome(d.unit_name, "backup",
                                  lambda r: r.get("status") == "ok" and r["time"] >= fixed_at,
                                  150, "successful scheduled backup after the fix")
@@ -344,7 +345,7 @@ def test_retention_run_removes_chains_older_than_the_period_and_records_its_outc
 
     # a failing retention run is recorded, and NRPE and the status warn about it
     os.rename(target / slug, tmp_path / "aside")
-    (target / slug).write_text("not a directory\n")
+    os.symlink("/nonexistent-volume-{}/backups".format(slug), target / slug)
     proc = subprocess.run(["/usr/bin/python3", "lib/duplicity_runner.py", "--spec", spec_file,
                            "retention"], cwd=str(d.unit.charm_dir), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"})

@@ -36,6 +36,9 @@ from .helpers import make_tree, non_root_only_files, require_duplicity, snapshot
 PASSPHRASE = "audit-passphrase-Q7v2r9XkLp"
 WRONG_PASSWORD = "audit-wrong-password-Zt4mW8"
 VERSION = "dup3"
+# a login of its own: every SshServer sets its user's password, and other test sessions on the
+# machine would change the shared test user's password under this module's feet
+SSH_USER = "dupsecrets"
 
 
 def b64(data):
@@ -246,7 +249,7 @@ def audit(tmp_path_factory, duplicity_charm):
     tmp = tmp_path_factory.mktemp("secrets-audit")
     with contextlib.ExitStack() as stack:
         servers = [stack.enter_context(cls(tmp_path_factory.mktemp(name), **kw))
-                   for cls, name, kw in ((SshServer, "sshd", {}), (FtpServer, "ftpsd", {"tls": True}),
+                   for cls, name, kw in ((SshServer, "sshd", {"user": SSH_USER}), (FtpServer, "ftpsd", {"tls": True}),
                                          (S3Server, "moto", {}), (AzuriteServer, "azurite", {}))]
         audit = Audit(tmp, duplicity_charm, servers)
         try:

@@ -37,24 +37,49 @@ def find_charm_build():
                       'charm-tools on PATH')
 
 
+# Never part of a charm source: caches, venvs, test data, builds. Pruned from the digest
+# and from the staged copy charm build works on (it would otherwise walk gigabytes).
+_SKIP = {'.git', '.benchmarks', '__pycache__', '.venv', 'build', '.tox', '.pytest_cache', '.ruff_cache',
+         '.work', '.venvs', '.node', 'bench-results', 'node_modules'}
+# Top-level directories of a charm source that the build never packs.
+_SKIP_TOP = {'tests', 'unit_tests'}
+
+
+def _walk(root):
+    for dirpath, dirnames, filenames in os.walk(root):
+        top = os.path.samefile(dirpath, root)
+        dirnames[:] = sorted(d for d in dirnames
+                             if d not in _SKIP and not (top and d in _SKIP_TOP))
+        for name in sorted(filenames):
+            yield os.path.join(dirpath, name)
+
+
 def _tree_digest(*dirs):
     digest = hashlib.sha256()
     for root in dirs:
-        root = Path(root)
-        if not root.exists():
+        root = str(root)
+        if not os.path.exists(root):
             continue
-        for path in sorted(root.rglob('*')):
-            parts = set(path.relative_to(root).parts)
-            # test caches (duplicity venvs, node, benchmark data)
-            # that charm build never packs, but hashing them costs seconds
-            if parts & {'.git', '__pycache__', '.venv', 'build', '.tox',
-                        '.pytest_cache', '.work', '.venvs', '.node',
-                        'bench-results'}:
-                continue
-            if path.is_file():
-                digest.update(str(path.relative_to(root)).encode())
-                digest.update(path.read_bytes())
+        for path in _walk(root):
+            digest.update(os.path.relpath(path, root).encode())
+            if os.path.islink(path):
+                digest.update(os.readlink(path).encode())
+            elif os.path.isfile(path):
+                with open(path, 'rb') as f:
+                    digest.update(f.read())
     return digest.hexdigest()
+
+
+def _stage(src_dir, dest):
+    """Copy the charm source (without caches and tests) to dest for charm build."""
+    if dest.exists():
+        shutil.rmtree(dest)
+
+    def ignore(directory, names):
+        top = os.path.samefile(directory, src_dir)
+        return [n for n in names if n in _SKIP or (top and n in _SKIP_TOP)]
+    shutil.copytree(src_dir, dest, symlinks=True, ignore=ignore)
+    return dest
 
 
 def charm_name(src_dir):
@@ -96,10 +121,11 @@ def build_charm(src_dir, out_dir, charm_build=None, layers_dir=None,
     # its own venv's bin dir come first.
     tool_bin = os.path.dirname(os.path.abspath(charm_build))
     env['PATH'] = os.pathsep.join([tool_bin, env.get('PATH', '')])
+    staged = _stage(src_dir, out_dir / ('.src-' + name))
     cmd = [charm_build, '--build-dir', str(out_dir),
            '--cache-dir', str(out_dir / '.charm-cache'), '--no-report',
-           '--hide-metrics', '--force', '--binary-wheels', str(src_dir)]
-    proc = subprocess.run(cmd, env=env, cwd=str(src_dir),
+           '--hide-metrics', '--force', '--binary-wheels', str(staged)]
+    proc = subprocess.run(cmd, env=env, cwd=str(staged),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, check=False)
     # charm build exits 100 when proof only warns, 200 on proof errors.
