@@ -133,7 +133,6 @@ class Audit:
     def collect(self, step):
         """Snapshot the files that exist now (some are rewritten or removed later)."""
         self.steps.append(step)
-        print("TIMING", step, time.time(), flush=True)  # DEBUG
         self.cron[step] = read_bytes("/etc/cron.d/charm-duplicity-" + self.slug)
         tops = unit_files(self.unit.name) + ["/var/lib/charm-duplicity/status",
                                              "/var/log/charm-duplicity", "/etc/cron.d",
@@ -284,7 +283,7 @@ def test_the_argv_recorder_saw_duplicity_and_every_program_duplicity_ran(audit):
     # rsync over SSH runs ssh and rsync, FTPS runs lftp, encryption runs gpg
     assert {"duplicity", "ssh", "rsync", "lftp", "gpg"} <= programs, programs
     commands = {argv[1] for prog, argv in audit.recorder.calls() if prog == "duplicity"}
-    assert {"--version", "backup", "restore", "collection-status", "verify"} <= commands, commands
+    assert {"--version", "incr", "restore", "collection-status", "verify"} <= commands, commands
     assert set(audit.steps) == {"sftp-password", "wrong-password", "sftp-key", "rsync-key",
                                 "ftps", "s3", "azure"}
 
