@@ -114,6 +114,7 @@ UNVERIFIED = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in UNVERIFIED:
