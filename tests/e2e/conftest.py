@@ -105,7 +105,6 @@ def deploy(tmp_path, duplicity_charm, request):
 # on a clean machine: deselected from `make test` (pytest.ini: -m "not unverified") until
 # they are. Run them with: .venv/bin/pytest -m unverified tests/e2e
 UNVERIFIED = {
-    "test_schedule.py",
     "test_backends.py",
     "test_encryption.py",
     "test_secrets.py",

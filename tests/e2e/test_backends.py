@@ -151,8 +151,8 @@ def test_sftp_and_scp_back_up_and_restore_with_an_ed25519_key_an_rsa_pem_key_and
              ("scp", "ed25519"), ("scp", "rsa_pem"), ("scp", "password")]
     for scheme, auth in steps:
         since = os.path.getsize(ssh_server.log_path)
-        d.configure(backend=scheme, private_ssh_key="", remote_password="",
-                    **ssh_config(ssh_server, auth))
+        d.configure(**{"backend": scheme, "private_ssh_key": "", "remote_password": "",
+                       **ssh_config(ssh_server, auth)})
         assert d.unit.status[0] == "active", d.unit.status
         (src / "d1" / "{}-{}.txt".format(scheme, auth)).write_text("{} {}\n".format(scheme, auth))
         assert d.ok("do-backup")["backup-type"] == "incremental", (scheme, auth)
