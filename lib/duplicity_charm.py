@@ -294,7 +294,7 @@ def remove_upstream_leftovers():
                 text = f.read()
         except OSError:
             continue
-        if "duplicity" in text or "juju-run" in text or "periodic_" in text:
+        if any(word in text for word in ("duplicity", "do-backup", "remove-older-than")):
             found |= remove(path)
     if found:
         for path in UPSTREAM_FILES:
