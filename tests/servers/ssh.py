@@ -31,6 +31,28 @@ def _keygen(path, *args):
     )
 
 
+def _shared_password(user):
+    """One random password per test user and machine, kept in a root-only file.
+
+    The user is a machine-wide account: if every server instance set a fresh password,
+    two test sessions running at once would change it under each other.
+    """
+    path = "/root/.charm-duplicity-test-{}-password".format(user)
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        pass
+    password = secrets.token_urlsafe(18)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another session wrote it first
+        return _shared_password(user)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return password
+
+
 class SshServer(ServerProcess):
     """sshd with its own config and host key, a dedicated user, key and password auth.
 
@@ -52,7 +74,7 @@ class SshServer(ServerProcess):
     def __init__(self, workdir, user=DEFAULT_USER, port=None):
         super().__init__(workdir, port=port)
         self.user = user
-        self.password = secrets.token_urlsafe(18)
+        self.password = _shared_password(user)
         self.pw = None
         self.home = None
         self.user_dir = None
