@@ -36,6 +36,7 @@ for _path in (os.path.join(REPO, "lib"), HERE, TESTS):
 
 import data  # noqa: E402
 import measure  # noqa: E402
+from e2e.helpers import letters  # noqa: E402
 from harness import Model, build_charm  # noqa: E402
 
 WORK = os.path.join(TESTS, ".work")
@@ -47,14 +48,6 @@ SECRET_ENV = ("PASSPHRASE", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "FTP_P
               "BACKEND_PASSWORD", "AZURE_CONNECTION_STRING")
 TARGETS = {"overhead": 1.05, "incr_bytes": 0.03, "incr_time": 0.20, "hook": 1.0}
 
-
-def letters(number):
-    out = ""
-    while True:
-        number, digit = divmod(number, 26)
-        out = chr(ord("a") + digit) + out
-        if not number:
-            return out
 
 
 def log(message):

@@ -8,19 +8,10 @@ import pytest
 
 from harness import Model
 
-from .helpers import REPO, require_duplicity, unit_files
+from .helpers import REPO, letters, require_duplicity, unit_files
 
 _APP_COUNTER = itertools.count()
 
-
-def _letters(number):
-    """0 -> a, 25 -> z, 26 -> ba: Juju application names allow no all-digit segments."""
-    out = ""
-    while True:
-        number, digit = divmod(number, 26)
-        out = chr(ord("a") + digit) + out
-        if not number:
-            return out
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +74,7 @@ def deploy(tmp_path, duplicity_charm, request):
     def _deploy(version_id="dup3", endpoint="backup", juju_version="3.4.0"):
         bin_dir = require_duplicity(version_id)
         model = Model(tmp_path / "model{}".format(len(made)), juju_version=juju_version)
-        name = "dup{}-{}".format(_letters(os.getpid()), _letters(next(_APP_COUNTER)))
+        name = "dup{}-{}".format(letters(os.getpid()), letters(next(_APP_COUNTER)))
         deployment = Deployment(model, duplicity_charm, name, bin_dir, endpoint)
         made.append(deployment)
         return deployment

@@ -13,6 +13,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 WORK = os.path.join(REPO, "tests", ".work")
 
 
+def letters(number):
+    """0 -> a, 25 -> z, 26 -> ba: Juju application names allow no all-digit segments."""
+    out = ""
+    while True:
+        number, digit = divmod(number, 26)
+        out = chr(ord("a") + digit) + out
+        if not number:
+            return out
+
+
 def duplicity_bin_dir(version_id):
     """A directory holding only a ``duplicity`` for that version, to put first on PATH.
 

@@ -15,24 +15,16 @@ import pytest
 
 from harness import Model
 
-from .helpers import require_duplicity, snapshot, unit_files
+from .helpers import letters, require_duplicity, snapshot, unit_files
 
 PASSPHRASE = "relation-passphrase-5c1e"
 _NAMES = itertools.count()
 
 
-def _letters(number):
-    out = ""
-    while True:
-        number, digit = divmod(number, 26)
-        out = chr(ord("a") + digit) + out
-        if not number:
-            return out
-
 
 def unique_names():
     """(principal app, duplicity app) names, unique per test and process, valid for Juju."""
-    tag = "{}-{}".format(_letters(os.getpid()), _letters(next(_NAMES)))
+    tag = "{}-{}".format(letters(os.getpid()), letters(next(_NAMES)))
     return "bp" + tag, "dupr" + tag
 
 

@@ -31,7 +31,7 @@ from servers.s3 import S3Server
 from servers.ssh import SshServer
 
 from .argv_recorder import ArgvRecorder
-from .helpers import make_tree, non_root_only_files, require_duplicity, snapshot, unit_files
+from .helpers import letters, make_tree, non_root_only_files, require_duplicity, snapshot, unit_files
 
 PASSPHRASE = "audit-passphrase-Q7v2r9XkLp"
 WRONG_PASSWORD = "audit-wrong-password-Zt4mW8"
@@ -75,7 +75,7 @@ class Audit:
         self.model = Model(tmp / "model", juju_version="3.4.0")
         principal_app = self.model.add_application("principal-audit")
         principal = principal_app.add_unit()
-        self.app = self.model.add_application("dupaudit-" + _letters(os.getpid()), charm=charm)
+        self.app = self.model.add_application("dupaudit-" + letters(os.getpid()), charm=charm)
         self.unit = self.app.add_unit(principal=principal, extra_path=[self.recorder.directory])
         self.relation = self.model.relate(self.app.name + ":backup", principal_app.name + ":backup")
         self.slug = self.unit.name.replace("/", "-")
@@ -229,14 +229,6 @@ class Audit:
     def relation_text(self):
         return json.dumps(self.model.read_state()["relations"])
 
-
-def _letters(number):
-    out = ""
-    while True:
-        number, digit = divmod(number, 26)
-        out = chr(ord("a") + digit) + out
-        if not number:
-            return out
 
 
 @pytest.fixture(scope="module")
