@@ -9,6 +9,7 @@ PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 BUILD_DIR ?= $(CURDIR)/build
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 export CHARM_INTERFACES_DIR := $(CURDIR)/interfaces
 
@@ -42,8 +43,11 @@ setup: system $(VENV)/.done
 unit: $(VENV)/.done
 	$(VENV)/bin/pytest -q unit_tests $(PYTEST_ARGS)
 
+# Two passes: everything that can share the machine on TEST_WORKERS pytest-xdist workers
+# (0: one process), then the tests marked exclusive (a real cron daemon) on their own.
 test: setup lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider unit_tests tests $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not exclusive" unit_tests tests $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m exclusive unit_tests tests $(PYTEST_ARGS)
 
 lint: $(VENV)/.done
 	$(VENV)/bin/ruff check lib reactive actions interfaces files/check_duplicity_backup unit_tests tests

@@ -98,12 +98,22 @@ def packages_for(config):
     return BASE_PACKAGES + BACKEND_PACKAGES.get(config.get("backend"), [])
 
 
+def missing_packages(packages):
+    """The packages dpkg does not have installed.
+
+    One ``dpkg-query`` for all of them (charmhelpers' dpkg_list); filter_installed_packages
+    runs apt-cache and dpkg-query once per package, ~0.5 s each, in every hook that checks.
+    """
+    installed = {name.split(":")[0] for name in fetch.apt_cache().dpkg_list(packages)}
+    return [package for package in packages if package not in installed]
+
+
 def install_packages(config):
     """Configure install_sources and install what the backend needs; return problems."""
     try:
         if (config.get("install_sources") or "").strip():
             fetch.configure_sources(update=True)
-        missing = fetch.filter_installed_packages(packages_for(config))
+        missing = missing_packages(packages_for(config))
         if missing:
             hookenv.log("installing {}".format(" ".join(missing)))
             fetch.apt_install(missing, fatal=True)

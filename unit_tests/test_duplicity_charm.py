@@ -206,3 +206,11 @@ def test_packages_for_does_not_grow_the_shared_base_list():
     charm.packages_for({'backend': 's3'})
     charm.packages_for({'backend': 'rsync'})
     assert charm.BASE_PACKAGES == ['duplicity', 'gnupg']
+
+
+def test_missing_packages_asks_dpkg_and_names_only_what_is_not_installed():
+    # the real dpkg database of this machine: dpkg and coreutils are always installed;
+    # libc6 is Multi-Arch: same, which dpkg-query lists as libc6:<arch>
+    absent = 'charm-duplicity-no-such-package'
+    assert charm.missing_packages(['dpkg', absent, 'coreutils', 'libc6']) == [absent]
+    assert charm.missing_packages([]) == []

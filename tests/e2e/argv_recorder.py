@@ -63,6 +63,16 @@ class ArgvRecorder:
     def programs(self):
         return {prog for prog, _ in self.calls()}
 
+    def commands(self, name):
+        """The argv of every run of ``name`` (argv[0] is the wrapper's path)."""
+        return [argv for prog, argv in self.calls() if prog == name]
+
+    def assert_no_secret(self, *secrets):
+        assert self.commands("duplicity"), "no duplicity run was recorded"
+        for prog, argv in self.calls():
+            for secret in secrets:
+                assert secret not in " ".join(argv), "a secret is in the argv of {}".format(prog)
+
 
 _RETRY_WRAPPER = """#!/usr/bin/python3 -I
 import os, sys

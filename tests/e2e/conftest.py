@@ -90,21 +90,3 @@ def deploy(tmp_path, duplicity_charm, request):
                     shutil.rmtree(path, ignore_errors=True)
                 elif os.path.lexists(path):
                     os.unlink(path)
-
-
-# End-to-end files written in the first session whose full runs were not yet seen passing
-# on a clean machine: deselected from `make test` (pytest.ini: -m "not unverified") until
-# they are. Run them with: .venv/bin/pytest -m unverified tests/e2e
-UNVERIFIED = {
-    "test_backends.py",
-    "test_encryption.py",
-    "test_secrets.py",
-    "test_faults.py",
-}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.path.name in UNVERIFIED:
-            item.add_marker(pytest.mark.unverified)

@@ -16,60 +16,26 @@ scheme (boto3+s3://) and SSH handling differ.
 import base64
 import os
 import re
-import shutil
 import subprocess
 import time
 
 import pytest
 
+from .argv_recorder import ArgvRecorder
 from .helpers import make_tree, require_duplicity, snapshot
 
 PASSPHRASE = "backends-passphrase-5c1e8"
-WRAPPED = ("ssh", "rsync", "lftp", "gpg")
 BACKUP_COMMANDS = ("full", "incr", "incremental")
 
 
 # --------------------------------------------------------------------------- helpers
 
-class ArgvRecorder:
-    """A directory put first on the unit's PATH with recording wrappers around duplicity and
-    the programs duplicity runs; ``argvs()`` gives every command line they saw."""
-
-    def __init__(self, directory, duplicity_bin_dir):
-        self.dir = directory
-        self.log = directory / "argv.log"
-        directory.mkdir()
-        self.log.touch()
-        real = {"duplicity": os.path.join(duplicity_bin_dir, "duplicity")}
-        real.update({name: shutil.which(name) for name in WRAPPED})
-        for name, path in real.items():
-            wrapper = directory / name
-            wrapper.write_text(
-                "#!/bin/sh\n"
-                "printf '%s\\0' \"$0\" \"$@\" >> '{log}'\n"
-                "printf '\\n' >> '{log}'\n"
-                "exec '{real}' \"$@\"\n".format(log=self.log, real=path))
-            wrapper.chmod(0o755)
-
-    def argvs(self):
-        records = self.log.read_bytes().split(b"\0\n")
-        return [r.decode(errors="replace").split("\0") for r in records if r]
-
-    def commands(self, name):
-        return [argv for argv in self.argvs() if os.path.basename(argv[0]) == name]
-
-    def assert_no_secret(self, *secrets):
-        assert self.commands("duplicity"), "no duplicity run was recorded"
-        for argv in self.argvs():
-            for secret in secrets:
-                assert secret not in " ".join(argv), "secret in argv of {}".format(argv[0])
-
-
 def deploy_recorded(deploy, tmp_path, version="dup3"):
     """deploy(version) with the argv-recording wrappers first on the unit's PATH."""
     d = deploy(version)
-    d.recorder = ArgvRecorder(tmp_path / "wrappers", require_duplicity(version))
-    d.unit.extra_path.insert(0, str(d.recorder.dir))
+    d.recorder = ArgvRecorder(tmp_path / "wrappers", tmp_path / "argv.log",
+                              os.path.join(require_duplicity(version), "duplicity"))
+    d.unit.extra_path.insert(0, d.recorder.directory)
     return d
 
 

@@ -25,6 +25,10 @@ NRPE_CONFDIR = "/etc/nagios/nrpe.d"
 NRPE_PIDFILE = "/run/nagios/nrpe.pid"
 OK, WARNING, CRITICAL = 0, 1, 2
 
+# cron runs every file in /etc/cron.d and NRPE is one daemon per machine: these tests run
+# after the others, with the machine to themselves (pytest.ini, Makefile)
+pytestmark = pytest.mark.exclusive
+
 
 # ---------------------------------------------------------------- fixtures
 

@@ -44,10 +44,19 @@ UNIMPLEMENTED = (
 
 
 class _LazyYaml:
-    """PyYAML imported on first use: most tool calls only need JSON."""
+    """PyYAML imported on first use: most tool calls only need JSON.
+
+    The tools run with ``python -S`` (no site-packages: a hook makes ~20 tool calls and
+    site's .pth processing was most of each one's start-up); site is loaded for PyYAML only.
+    """
 
     def __getattr__(self, name):
-        import yaml as real
+        try:
+            import yaml as real
+        except ImportError:
+            import site
+            site.main()
+            import yaml as real
         return getattr(real, name)
 
 
@@ -102,7 +111,7 @@ class State:
     def save(self):
         tmp = f'{self.path}.tmp.{os.getpid()}'
         with open(tmp, 'w') as fp:
-            json.dump(self.data, fp, indent=1, sort_keys=True)
+            json.dump(self.data, fp, sort_keys=True, separators=(',', ':'))
         os.replace(tmp, self.path)
 
     def __exit__(self, *exc):
@@ -238,10 +247,11 @@ class Tool:
         self.add_log(level.upper(), ' '.join(args))
 
     def add_log(self, level, message):
-        self.unit_rec.setdefault('log', []).append({
-            'level': level, 'message': message,
-            'hook': context_of(self.data, self.unit).get('hook')})
-        self.dirty = True
+        # appended to the unit's own log file (read by Unit.logs), not the state: the
+        # state is read and rewritten by every tool call and would grow with every line
+        with open(log_file(self.unit_rec['calls_file']), 'a') as fp:
+            fp.write(json.dumps({'level': level, 'message': message,
+                                 'hook': context_of(self.data, self.unit).get('hook')}) + '\n')
 
     def tool_status_set(self):
         p = parser(self.name, formats=False)
@@ -656,6 +666,11 @@ def apply_pending(data, pending):
         else:
             data[key] = value
     return data
+
+
+def log_file(calls_file):
+    """The unit's juju-log file (JSON lines), next to its calls log."""
+    return os.path.join(os.path.dirname(calls_file), 'juju-log.jsonl')
 
 
 def context_of(data, unit):

@@ -510,7 +510,7 @@ class Unit:
             'principal': principal.name if principal else '',
             'address': self.address, 'calls_file': str(self.calls_file),
             'relations': {}, 'status': None, 'status_history': [],
-            'log': [], 'ports': []}))
+            'ports': []}))
         self._write_tools()
 
     def __repr__(self):
@@ -522,7 +522,11 @@ class Unit:
         python = sys.executable
         for tool in TOOLS:
             path = self.tools_dir / tool
-            words = [python, str(HOOKTOOL), self.model.state_path, self.name, tool]
+            # -S: no site-packages (hooktool needs the standard library only); imported,
+            # not run as a script, so its compiled .pyc is reused by every call
+            loader = 'import sys; sys.path[0] = {!r}; from hooktool import main; sys.exit(main(sys.argv))'.format(
+                str(HOOKTOOL.parent))
+            words = [python, '-S', '-c', loader, self.model.state_path, self.name, tool]
             path.write_text('#!/bin/sh\nexec {} "$@"\n'.format(' '.join(shlex.quote(w) for w in words)))
             path.chmod(0o755)
 
@@ -869,8 +873,11 @@ class Unit:
 
     @property
     def logs(self):
-        return [(e['level'], e['message']) for e in self._rec().get('log',
-                                                                    [])]
+        path = self.dir / 'juju-log.jsonl'
+        if not path.exists():
+            return []
+        with open(path) as fp:
+            return [(e['level'], e['message']) for e in map(json.loads, filter(str.strip, fp))]
 
     @property
     def opened_ports(self):
@@ -894,6 +901,7 @@ class Unit:
             parts.extend([' '.join(call['argv']), call.get('stdin', ''),
                           call.get('file', ''),
                           call.get('stdout', ''), call.get('stderr', '')])
+        parts.extend(message for _level, message in self.logs)
         for _kind, _name, out, err in self.outputs:
             parts.extend([out, err])
         return '\n'.join(parts)

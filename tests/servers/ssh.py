@@ -1,5 +1,7 @@
 """OpenSSH ``sshd`` on a high loopback port, for duplicity's sftp/scp/rsync backends."""
 
+import contextlib
+import fcntl
 import os
 import pwd
 import secrets
@@ -10,6 +12,15 @@ from ._base import ServerProcess, read_banner
 
 SSHD = "/usr/sbin/sshd"
 DEFAULT_USER = "duptest"
+
+
+@contextlib.contextmanager
+def _accounts_lock():
+    """One machine-wide lock around useradd/chpasswd: concurrent test processes (pytest-xdist
+    workers, other sessions) would otherwise fail on /etc/passwd's and /etc/shadow's locks."""
+    with open("/run/lock/charm-duplicity-test-accounts.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def ensure_user(name=DEFAULT_USER):
@@ -86,12 +97,13 @@ class SshServer(ServerProcess):
         if not os.path.exists(SSHD):
             raise FileNotFoundError(f"{SSHD} missing: run tests/setup/install-system.sh")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        self.pw = ensure_user(self.user)
-        self.home = self.pw.pw_dir
-        os.makedirs(self.home, exist_ok=True)
-        os.chown(self.home, self.pw.pw_uid, self.pw.pw_gid)
-        os.chmod(self.home, 0o755)
-        subprocess.run(["chpasswd"], input=f"{self.user}:{self.password}\n".encode(), check=True)
+        with _accounts_lock():
+            self.pw = ensure_user(self.user)
+            self.home = self.pw.pw_dir
+            os.makedirs(self.home, exist_ok=True)
+            os.chown(self.home, self.pw.pw_uid, self.pw.pw_gid)
+            os.chmod(self.home, 0o755)
+            subprocess.run(["chpasswd"], input=f"{self.user}:{self.password}\n".encode(), check=True)
 
         w = self.workdir
         self.host_key_file = os.path.join(w, "ssh_host_ed25519_key")
