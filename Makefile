@@ -43,11 +43,13 @@ setup: system $(VENV)/.done
 unit: $(VENV)/.done
 	$(VENV)/bin/pytest -q unit_tests $(PYTEST_ARGS)
 
-# Two passes: everything that can share the machine on TEST_WORKERS pytest-xdist workers
-# (0: one process), then the tests marked exclusive (a real cron daemon) on their own.
+# Two passes on TEST_WORKERS pytest-xdist workers (0: one process): first the tests that
+# deploy units and may share the machine; then the unit tests next to the tests marked
+# exclusive (a real cron daemon, which would run every other unit's schedule too).
+PYTEST = $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 test: setup lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not exclusive" unit_tests tests $(PYTEST_ARGS)
-	$(VENV)/bin/pytest -q -p no:cacheprovider -m exclusive unit_tests tests $(PYTEST_ARGS)
+	$(PYTEST) --dist worksteal -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
+	$(PYTEST) --dist loadgroup -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
 
 lint: $(VENV)/.done
 	$(VENV)/bin/ruff check lib reactive actions interfaces files/check_duplicity_backup unit_tests tests

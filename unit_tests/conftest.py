@@ -5,3 +5,12 @@ import sys
 LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lib')
 if LIB not in sys.path:
     sys.path.insert(0, LIB)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under unit_tests/ ``unit``: make test runs them next to the tests
+    marked ``exclusive`` (they deploy no unit and write nothing outside their tmp dirs)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        if str(item.path).startswith(here + os.sep):
+            item.add_marker("unit")
