@@ -48,7 +48,7 @@ unit: $(VENV)/.done
 # exclusive (a real cron daemon, which would run every other unit's schedule too).
 PYTEST = $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 test: setup lint
-	$(PYTEST) --dist worksteal -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
+	$(PYTEST) --dist loadgroup -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
 	$(PYTEST) --dist loadgroup -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
 
 lint: $(VENV)/.done

@@ -97,7 +97,15 @@ def do_backup(runner, params):
 
 def list_backups(runner, params):
     sets = runner.list_backups(check_unit(params.get("source-unit")))
-    return {"backups": backups_table(sets), "count": len(sets)}
+    complete = [s for s in sets if not s.get("interrupted")]
+    results = {"backups": backups_table(complete), "count": len(complete)}
+    for s in sets:
+        if s.get("interrupted"):
+            results["interrupted"] = (
+                "{} ({}, {} volumes uploaded): interrupted before it completed, so not "
+                "listed and not restorable; the next do-backup or scheduled backup resumes "
+                "it".format(s["backup-id"], s["backup-type"], s["volumes"]))
+    return results
 
 
 def list_current_files(runner, params):

@@ -366,17 +366,25 @@ class Runner:
                 newest = (m.group(2), "full" if m.group(1) == "full" else "incremental")
         return newest and (backup_id(newest[0]), newest[1])
 
-    def complete_time(self, time, unit=None):
-        """The time to read backups at: as given, else the newest complete set when the last
-        backup was interrupted. duplicity counts the interrupted set (its partial manifest is
-        kept in the archive dir to resume it) as the newest backup, and would restore or verify
-        what of it was uploaded, the file being uploaded truncated."""
+    def interrupted_set(self, unit=None):
+        """backup-id of the set whose backup was interrupted (its partial manifest is kept in
+        the archive dir, so the next backup resumes it), or None."""
         name_dir = os.path.join(self.paths.archive_dir, unit_slug(unit or self.spec["unit"]))
         try:
-            partial = any(n.endswith(".manifest.part") for n in os.listdir(name_dir))
+            names = os.listdir(name_dir)
         except OSError:
-            partial = False
-        newest = self.newest_set(unit) if partial and not time else None
+            return None
+        for name in sorted(names, reverse=True):
+            m = re.match(r"^duplicity-(?:full|inc)\.(?:\w+\.to\.)?(\d{8}T\d{6}Z)\.manifest\.part$", name)
+            if m:
+                return backup_id(m.group(1))
+        return None
+
+    def complete_time(self, time, unit=None):
+        """The time to read backups at: as given, else the newest complete set when the last
+        backup was interrupted. duplicity counts the interrupted set as the newest backup, and
+        would restore or verify what of it was uploaded, the file being uploaded truncated."""
+        newest = self.newest_set(unit) if not time and self.interrupted_set(unit) else None
         return newest[0] if newest else time
 
     def backup(self, full=False, scheduled=False):
@@ -481,9 +489,16 @@ class Runner:
             shutil.rmtree(home, ignore_errors=True)
 
     def list_backups(self, source_unit=None):
+        """The backup sets, oldest first; an interrupted one (duplicity lists it like any
+        other) carries "interrupted": True."""
         def run():
             _, log = self.check("collection-status", self.context(unit=source_unit))
-            return parse_collection_status(log)
+            sets = parse_collection_status(log)
+            interrupted = self.interrupted_set(source_unit)
+            for s in sets:
+                if s["backup-id"] == interrupted:
+                    s["interrupted"] = True
+            return sets
         return self.recorded("list-backups", run)
 
     def list_files(self, time=None, source_unit=None, private_key_file=None):

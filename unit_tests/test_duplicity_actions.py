@@ -250,3 +250,37 @@ def test_run_names_the_failed_action_once(tmp_path, monkeypatch, action, error, 
     monkeypatch.setattr(a.Runner, "from_files", classmethod(lambda cls, spec: Failing()))
     results, failure = a.run(action, {}, str(tmp_path / "spec.json"))
     assert results is None and failure == message
+
+
+# ------------------------------------------------------------------ list-backups
+
+class ListingRunner:
+    def __init__(self, sets):
+        self.sets = sets
+
+    def list_backups(self, source_unit):
+        return [dict(s) for s in self.sets]
+
+
+def test_list_backups_leaves_out_an_interrupted_set_and_names_it():
+    full = {"backup-id": "2026-11-27T08:00:00Z", "backup-type": "full", "volumes": 3,
+            "chain": "2026-11-27T08:00:00Z"}
+    cut = {"backup-id": "2026-11-27T09:00:00Z", "backup-type": "incremental", "volumes": 2,
+           "chain": "2026-11-27T08:00:00Z", "interrupted": True}
+    results = a.list_backups(ListingRunner([full, cut]), {})
+    assert results["count"] == 1
+    assert results["backups"].splitlines()[2:] == [
+        "2026-11-27T08:00:00Z | full | 3 | 2026-11-27T08:00:00Z"]
+    assert results["interrupted"].startswith(
+        "2026-11-27T09:00:00Z (incremental, 2 volumes uploaded): interrupted")
+    assert "resumes" in results["interrupted"]
+
+
+def test_list_backups_without_an_interruption_has_no_interrupted_result():
+    full = {"backup-id": "2026-11-27T08:00:00Z", "backup-type": "full", "volumes": 3,
+            "chain": "2026-11-27T08:00:00Z"}
+    header = "backup-id | backup-type | volumes | chain"
+    assert a.list_backups(ListingRunner([full]), {}) == {
+        "backups": "\n".join([header, "-" * len(header),
+                              "2026-11-27T08:00:00Z | full | 3 | 2026-11-27T08:00:00Z"]),
+        "count": 1}

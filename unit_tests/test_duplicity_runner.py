@@ -550,3 +550,35 @@ def test_record_replaces_the_last_success_with_a_newer_one(runner):
     runner.record('backup', {'status': 'ok', 'backup-id': 'first'})
     runner.record('backup', {'status': 'ok', 'backup-id': 'second'})
     assert r.read_json(runner.paths.status_file)['last-success']['backup-id'] == 'second'
+
+
+# ----------------------------------------------------------------------------- interrupted sets
+
+def archive(runner, *names):
+    name_dir = os.path.join(runner.paths.archive_dir, 'duplicity-0')
+    os.makedirs(name_dir, exist_ok=True)
+    for name in names:
+        open(os.path.join(name_dir, name), 'w').close()
+
+
+@pytest.mark.parametrize('names, interrupted', [
+    ((), None),
+    (('duplicity-full.20261127T080000Z.manifest',), None),
+    (('duplicity-full.20261127T080000Z.manifest', 'duplicity-full.20261127T090000Z.manifest.part',
+      'duplicity-full-signatures.20261127T090000Z.sigtar.part'), '2026-11-27T09:00:00Z'),
+    (('duplicity-full.20261127T080000Z.manifest',
+      'duplicity-inc.20261127T080000Z.to.20261127T093000Z.manifest.part'), '2026-11-27T09:30:00Z'),
+])
+def test_the_interrupted_set_is_the_one_with_a_partial_manifest(runner, names, interrupted):
+    archive(runner, *names)
+    assert runner.interrupted_set() == interrupted
+
+
+def test_reads_go_to_the_newest_complete_set_only_after_an_interruption(runner):
+    archive(runner, 'duplicity-full.20261127T080000Z.manifest',
+            'duplicity-inc.20261127T080000Z.to.20261127T083000Z.manifest')
+    assert runner.complete_time('') == ''   # nothing interrupted: duplicity's own default
+    assert runner.complete_time('2026-11-01') == '2026-11-01'
+    archive(runner, 'duplicity-inc.20261127T083000Z.to.20261127T090000Z.manifest.part')
+    assert runner.complete_time('') == '2026-11-27T08:30:00Z'
+    assert runner.complete_time('2026-11-01') == '2026-11-01'   # an asked-for time is kept

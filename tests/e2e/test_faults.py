@@ -117,11 +117,19 @@ def test_a_backup_whose_server_stops_midway_fails_clearly_and_the_next_one_compl
     assert state == "blocked" and message.startswith("last backup failed"), message
 
     ssh_server.start()  # same port, same host key
+    # duplicity itself lists the cut-off set like a complete one: the charm does not
+    listing = d.ok("list-backups")
+    assert listing["count"] == "0", listing
+    assert listing["backups"].count("\n") == 1, listing["backups"]   # header and rule only
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(full, \d+ volumes uploaded\): "
+                    r"interrupted", listing["interrupted"]), listing
     done = d.ok("do-backup")
     assert done["backup-type"] == "full"
     assert read_outcome(d.unit_name)["backup"]["status"] == "ok"
     listing = d.ok("list-backups")
     assert listing["count"] == "1", listing["backups"]
+    assert "interrupted" not in listing, listing
+    assert listing["backups"].splitlines()[2].startswith(done["backup-id"] + " | full | ")
     assert restored_equal(d, tmp_path, src, "restored")
     d.unit.run_hook("update-status")
     assert d.unit.status[0] == "active", d.unit.status
