@@ -13,7 +13,7 @@ TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 export CHARM_INTERFACES_DIR := $(CURDIR)/interfaces
 
-.PHONY: build charm test unit e2e lint bench setup system clean
+.PHONY: build charm test unit e2e lint bench setup system apt azurite duplicity-versions clean
 
 $(VENV)/.done: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,22 @@ charm: $(VENV)/.done
 	PATH=$(VENV)/bin:$$PATH env -u CHARM_LAYERS_DIR charm-build . -o $(BUILD_DIR) --binary-wheels --hide-metrics; rc=$$?; test $$rc = 0 -o $$rc = 100
 	test -x $(BUILD_DIR)/duplicity/hooks/install
 
-system:
-	bash tests/setup/install-system.sh
+# What the tests need: apt packages first (the rest builds on them), then the Azurite npm
+# install, the duplicity venvs and the test venv side by side (mostly downloads).
+apt:
+	SKIP_AZURITE=1 bash tests/setup/install-system.sh
+
+azurite:
+	SKIP_APT=1 bash tests/setup/install-system.sh
+
+duplicity-versions:
 	bash tests/setup/install-duplicity-versions.sh
 
-setup: system $(VENV)/.done
+system: apt
+	$(MAKE) azurite duplicity-versions
+
+setup: apt
+	$(MAKE) -j3 --output-sync=target azurite duplicity-versions $(VENV)/.done
 
 unit: $(VENV)/.done
 	$(VENV)/bin/pytest -q unit_tests $(PYTEST_ARGS)
@@ -48,8 +59,8 @@ unit: $(VENV)/.done
 # exclusive (a real cron daemon, which would run every other unit's schedule too).
 PYTEST = $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 test: setup lint
-	$(PYTEST) --dist loadgroup -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
-	$(PYTEST) --dist loadgroup -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
+	$(PYTEST) --dist loadfile -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
+	$(PYTEST) --dist loadfile -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
 
 lint: $(VENV)/.done
 	$(VENV)/bin/ruff check lib reactive actions interfaces files/check_duplicity_backup unit_tests tests

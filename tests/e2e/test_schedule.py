@@ -27,7 +27,7 @@ OK, WARNING, CRITICAL = 0, 1, 2
 
 # cron runs every file in /etc/cron.d and NRPE is one daemon per machine: these tests run
 # after the other end-to-end tests, one after the other on one worker (pytest.ini, Makefile)
-pytestmark = [pytest.mark.exclusive, pytest.mark.xdist_group("machine-daemons")]
+pytestmark = pytest.mark.exclusive
 
 
 # ---------------------------------------------------------------- fixtures

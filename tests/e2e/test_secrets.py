@@ -231,11 +231,6 @@ class Audit:
 
 
 
-# one audit (a module-scoped fixture, ~1 min) for all the tests below: keep them on one
-# pytest-xdist worker (make test runs --dist loadgroup), or each worker would run it again
-pytestmark = pytest.mark.xdist_group("secrets-audit")
-
-
 @pytest.fixture(scope="module")
 def audit(tmp_path_factory, duplicity_charm):
     for module in ("moto.server", "pyftpdlib", "OpenSSL", "azure.storage.blob"):

@@ -6,7 +6,8 @@
 # Idempotent: apt-get runs only when something is missing, npm only when azurite is
 # missing or not the pinned version. Run as root (CI and developer machines are root).
 #
-# Env: AZURITE_VERSION (default below), SKIP_AZURITE=1 to skip the npm step.
+# Env: AZURITE_VERSION (default below), SKIP_AZURITE=1 to skip the npm step, SKIP_APT=1
+# to skip the apt step (the Makefile runs apt first, then npm beside the venv builds).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,20 +47,22 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$p")
-    fi
-done
+if [ "${SKIP_APT:-0}" != 1 ]; then
+    missing=()
+    for p in "${PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$p")
+        fi
+    done
 
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "install-system.sh: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
-    echo "install-system.sh: all apt packages present"
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "install-system.sh: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    else
+        echo "install-system.sh: all apt packages present"
+    fi
 fi
 
 # sshd needs its privilege separation directory; the fixture runs its own sshd
