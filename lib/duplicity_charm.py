@@ -16,6 +16,7 @@ from charmhelpers import fetch
 
 import duplicity_config
 import duplicity_helper
+import duplicity_runner
 from duplicity_paths import UnitPaths
 
 BASE_PACKAGES = ["duplicity", "gnupg"]
@@ -69,11 +70,21 @@ def write_atomic(path, content, mode=0o600):
 
 
 def remove(path):
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
+    """Remove a file or a directory tree; True if there was one.
+
+    Entries that vanish while the tree is removed (a daemon's socket) are not errors;
+    anything else that keeps the tree from going is raised.
+    """
+    if os.path.isdir(path) and not os.path.islink(path):
+        def vanished_ok(function, name, exc_info):
+            if not issubclass(exc_info[0], FileNotFoundError):
+                raise exc_info[1]
+        shutil.rmtree(path, onerror=vanished_ok)
+        if os.path.lexists(path):  # something was created in it meanwhile: once more
             shutil.rmtree(path)
-        else:
-            os.unlink(path)
+        return True
+    try:
+        os.unlink(path)
         return True
     except FileNotFoundError:
         return False
@@ -495,6 +506,7 @@ def update_nrpe_checks(config):
 
 def stop():
     paths = unit_paths()
+    duplicity_runner.stop_gpg_agent(paths.gnupg_home)
     remove_unit_files(paths)
     try:
         import duplicity_nrpe

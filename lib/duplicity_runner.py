@@ -97,6 +97,22 @@ def parse_statistics(text):
     return stats
 
 
+def stop_gpg_agent(home):
+    """End the gpg-agent gpg started for the GnuPG home ``home``, if one runs.
+
+    The agent outlives the gpg that started it (with the passphrase cached); left running, it
+    also removes its sockets when it notices its directory going, racing the unit's removal.
+    """
+    if not os.path.isdir(home):
+        return
+    try:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
 def parse_collection_status(log_text):
     """The machine-readable 'INFO 3' block of collection-status -> backup sets, oldest first.
 
@@ -232,7 +248,10 @@ class Runner:
 
     @contextlib.contextmanager
     def lock(self, operation):
+        """The unit's operation lock; Busy when another operation holds it. On release, the
+        gpg-agent the operation's gpg started is ended."""
         fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        locked = False
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -242,11 +261,14 @@ class Runner:
                 holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
                 raise Busy("another duplicity operation is already running for {} ({})".format(
                     self.spec["unit"], holder or "unknown"))
+            locked = True
             os.ftruncate(fd, 0)
             os.pwrite(fd, "{} pid {} since {}".format(
                 operation, os.getpid(), utcnow().strftime(ID_FORMAT)).encode(), 0)
             yield
         finally:
+            if locked:
+                stop_gpg_agent(self.paths.gnupg_home)
             os.close(fd)
 
     def context(self, unit=None, gnupg_home="", log_file="", with_selection=False):
@@ -484,8 +506,7 @@ class Runner:
                                      "private key".format(private_key_file))
             yield home
         finally:
-            subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stop_gpg_agent(home)
             shutil.rmtree(home, ignore_errors=True)
 
     def list_backups(self, source_unit=None):

@@ -214,3 +214,36 @@ def test_missing_packages_asks_dpkg_and_names_only_what_is_not_installed():
     absent = 'charm-duplicity-no-such-package'
     assert charm.missing_packages(['dpkg', absent, 'coreutils', 'libc6']) == [absent]
     assert charm.missing_packages([]) == []
+
+
+# ----------------------------------------------------------------------------- remove
+
+def test_remove_takes_a_file_a_tree_or_nothing(tmp_path):
+    (tmp_path / 'f').write_text('x')
+    (tmp_path / 'd' / 'e').mkdir(parents=True)
+    (tmp_path / 'd' / 'e' / 'g').write_text('y')
+    assert charm.remove(str(tmp_path / 'f')) is True
+    assert charm.remove(str(tmp_path / 'd')) is True
+    assert charm.remove(str(tmp_path / 'd')) is False
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_remove_of_a_tree_whose_entries_vanish_meanwhile_still_removes_it(tmp_path, monkeypatch):
+    # gpg-agent removes its other sockets when it sees one go: rmtree then meets entries
+    # that are gone, which must not leave the rest of the tree behind
+    home = tmp_path / 'state' / 'gnupg'
+    home.mkdir(parents=True)
+    for name in ('S.gpg-agent', 'S.gpg-agent.extra', 'S.gpg-agent.ssh'):
+        (home / name).write_text('')
+    real_unlink = os.unlink
+
+    def unlink(path, *, dir_fd=None):
+        if os.path.basename(path).startswith('S.gpg-agent'):
+            for name in ('S.gpg-agent', 'S.gpg-agent.extra', 'S.gpg-agent.ssh'):
+                if name != os.path.basename(path) and os.path.exists(home / name):
+                    real_unlink(str(home / name))
+        return real_unlink(path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, 'unlink', unlink)
+    assert charm.remove(str(tmp_path / 'state')) is True
+    assert not os.path.exists(str(tmp_path / 'state'))

@@ -64,6 +64,11 @@ def scratch():
     # 107 bytes (pytest's tmp_path + the unit's secrets/gnupg is too long)
     base = tempfile.mkdtemp(prefix='dh-', dir='/tmp')
     yield base
+    for dirpath, dirnames, _ in os.walk(base):  # end the gpg-agents gpg left running
+        for name in dirnames:
+            if name in ('gnupg', 'tmp-gnupg'):
+                subprocess.run(['gpgconf', '--homedir', os.path.join(dirpath, name), '--kill', 'all'],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shutil.rmtree(base, ignore_errors=True)
 
 

@@ -5,6 +5,9 @@ incremental, full again) of duplicity 0.8.22 (/usr/bin/duplicity), 2.1.5 (tests/
 and 3.2.1 (tests/.venvs/dup3); they are not generated at test time.
 """
 import os
+import shutil
+import subprocess
+import tempfile
 
 import pytest
 
@@ -582,3 +585,62 @@ def test_reads_go_to_the_newest_complete_set_only_after_an_interruption(runner):
     archive(runner, 'duplicity-inc.20261127T083000Z.to.20261127T090000Z.manifest.part')
     assert runner.complete_time('') == '2026-11-27T08:30:00Z'
     assert runner.complete_time('2026-11-01') == '2026-11-01'   # an asked-for time is kept
+
+
+# ----------------------------------------------------------------------------- gpg-agent
+
+def agents_for(home):
+    """pids of the gpg-agents serving GnuPG home ``home``."""
+    out = subprocess.run(['pgrep', '-f', 'gpg-agent --homedir {} '.format(home)],
+                         stdout=subprocess.PIPE).stdout.decode()
+    return out.split()
+
+
+def start_agent(home):
+    """gpg starts an agent for a symmetric encryption, and leaves it running."""
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    subprocess.run(['gpg', '--batch', '--pinentry-mode', 'loopback', '--passphrase', 'x',
+                    '--symmetric', '-o', os.path.join(home, 'out.gpg')], input=b'data',
+                   env={'PATH': '/usr/bin:/bin', 'GNUPGHOME': home}, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert agents_for(home)
+
+
+@pytest.fixture
+def short_runner():
+    """A runner under a short root: gpg-agent's socket path must fit in 108 bytes."""
+    root = tempfile.mkdtemp(prefix='r-', dir='/tmp')
+    paths = UnitPaths.for_unit('duplicity/0', root=root)
+    os.makedirs(paths.state_dir)
+    runner = r.Runner({'unit': 'duplicity/0', 'config': {}, 'version': [3, 2, 1]}, {}, root=root)
+    runner.test_root = root
+    try:
+        yield runner
+    finally:
+        r.stop_gpg_agent(paths.gnupg_home)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_releasing_the_lock_ends_the_gpg_agent_the_operation_started(short_runner):
+    runner = short_runner
+    start_agent(runner.paths.gnupg_home)
+    with runner.lock('backup'):
+        pass
+    assert agents_for(runner.paths.gnupg_home) == []
+
+
+def test_a_busy_lock_leaves_the_running_operations_gpg_agent_alone(short_runner):
+    runner = short_runner
+    start_agent(runner.paths.gnupg_home)
+    other = r.Runner(runner.spec, {}, root=runner.test_root)
+    with runner.lock('backup'):
+        with pytest.raises(r.Busy):
+            with other.lock('verify'):
+                pass
+        assert agents_for(runner.paths.gnupg_home)
+
+
+def test_stop_gpg_agent_without_a_home_or_an_agent_does_nothing(tmp_path):
+    r.stop_gpg_agent(str(tmp_path / 'missing'))
+    r.stop_gpg_agent(str(tmp_path))
+    assert not os.path.exists(str(tmp_path / 'missing'))

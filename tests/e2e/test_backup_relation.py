@@ -86,7 +86,9 @@ def related(tmp_path, principal_charm, duplicity_charm):
             try:
                 if unit.deployed:
                     unit.remove()  # stop/remove must leave none of the unit's files
-                    leftovers += [p for p in unit_files(unit.name) + [status_file]
+                    leftovers += [(p, sorted(os.path.relpath(os.path.join(d, n), p)
+                                             for d, _, names in os.walk(p) for n in names))
+                                  for p in unit_files(unit.name) + [status_file]
                                   if os.path.lexists(p)]
             except Exception as err:  # clean up the other units, then report
                 errors.append(err)

@@ -5,6 +5,7 @@ the cache directory across sessions, keyed by a digest of the requirements
 and the wheelhouse content); each unit gets a copy. Copying is cheap
 (hard links, ~0.1 s); the first build costs a pip install.
 """
+import fcntl
 import hashlib
 import os
 import shutil
@@ -95,9 +96,19 @@ def template_venv(charm_dir=None, cache_dir=None, extra_requirements=(),
     venv = cache_dir / f'template-{_digest(python, files, extra_requirements)}'
     if (venv / '.complete').exists():
         return venv
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # One build at a time per template: test processes started together (pytest-xdist
+    # workers) wait for the first one's build instead of each running pip.
+    with open(str(venv) + '.lock', 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (venv / '.complete').exists():
+            return venv
+        return _build_template(venv, python, files, extra_requirements, pip_args)
+
+
+def _build_template(venv, python, files, extra_requirements, pip_args):
     if venv.exists():
         shutil.rmtree(venv)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = venv.with_name(venv.name + f'.tmp{os.getpid()}')
     if tmp.exists():
         shutil.rmtree(tmp)

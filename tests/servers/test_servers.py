@@ -108,7 +108,11 @@ class Dup:
 @pytest.fixture
 def dup(duplicity_binary, tmp_path):
     version_id, path = duplicity_binary
-    return Dup(version_id, path, tmp_path)
+    d = Dup(version_id, path, tmp_path)
+    yield d
+    # gpg leaves its agent running for ~/.gnupg (until it notices the directory gone)
+    subprocess.run(["gpgconf", "--homedir", str(d.home / ".gnupg"), "--kill", "all"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # --------------------------------------------------------------------------- SSH
