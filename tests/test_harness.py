@@ -325,3 +325,23 @@ def test_upgrade_and_remove(juju_model, tiny):
     assert hooks[-4:] == ['upgrade-charm', 'config-changed', 'stop',
                           'remove']
     assert unit.status == ('active', 'm')
+
+
+def test_make_build_builds_into_the_build_directory_inside_the_source_tree():
+    # charm build itself refuses an output directory under its source (./build): make build
+    # runs tests/harness/build.py, which builds from a staged copy
+    import shutil
+    import sys
+    from harness.build import REPO_ROOT
+    out = REPO_ROOT / 'build' / 'test-harness-{}'.format(os.getpid())
+    try:
+        proc = subprocess.run([sys.executable, str(REPO_ROOT / 'tests' / 'harness' / 'build.py'),
+                               '.', str(out)], cwd=str(REPO_ROOT), capture_output=True, text=True,
+                              env=dict(os.environ, PATH=os.path.dirname(sys.executable) + ':'
+                                       + os.environ.get('PATH', '')))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stdout.strip() == 'built {}'.format(out / 'duplicity')
+        assert os.access(str(out / 'duplicity' / 'hooks' / 'install'), os.X_OK)
+        assert (out / 'duplicity' / 'lib' / 'duplicity_runner.py').exists()
+    finally:
+        shutil.rmtree(str(out), ignore_errors=True)

@@ -88,20 +88,25 @@ def charm_name(src_dir):
 
 
 def build_charm(src_dir, out_dir, charm_build=None, layers_dir=None,
-                interfaces_dir=None, use_cache=True):
+                interfaces_dir=None, use_cache=True, layer_index=False):
     """Build the charm layer ``src_dir`` into ``out_dir``; returns the path of
     the built charm (``out_dir/<name>``).
 
     Offline: layers come from ``layers_dir`` (default ``tests/layers``, our
     layer:basic stand-in) and interfaces from ``interfaces_dir`` (default
-    the repo's ``interfaces/``). A build of the same source tree into the
-    same ``out_dir`` is reused within a session.
+    the repo's ``interfaces/``). With ``layer_index``, layers not found
+    locally (layer:basic) come from the layer index instead (needs the
+    internet). A build of the same source tree into the same ``out_dir`` is
+    reused within a session.
+
+    charm build works on a staged copy of the source: it refuses an output
+    directory inside the source tree (./build).
     """
     src_dir = Path(src_dir).resolve()
     out_dir = Path(out_dir).resolve()
     layers_dir = Path(layers_dir or LAYERS_DIR).resolve()
     interfaces_dir = Path(interfaces_dir or INTERFACES_DIR).resolve()
-    key = (str(src_dir), str(out_dir),
+    key = (str(src_dir), str(out_dir), layer_index,
            _tree_digest(src_dir, layers_dir, interfaces_dir))
     if use_cache and key in _BUILD_CACHE and \
             Path(_BUILD_CACHE[key]).exists():
@@ -116,6 +121,8 @@ def build_charm(src_dir, out_dir, charm_build=None, layers_dir=None,
                CHARM_INTERFACES_DIR=str(interfaces_dir),
                CHARM_CACHE_DIR=str(out_dir / '.charm-cache'))
     env.pop('CHARM_BUILD_DIR', None)
+    if layer_index:
+        env.pop('CHARM_LAYERS_DIR')
     charm_build = charm_build or find_charm_build()
     # charm-build runs `virtualenv`/`pip` for the wheelhouse from PATH: make
     # its own venv's bin dir come first.
@@ -136,3 +143,27 @@ def build_charm(src_dir, out_dir, charm_build=None, layers_dir=None,
             ' '.join(cmd), proc.returncode, proc.stdout))
     _BUILD_CACHE[key] = str(target)
     return target
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(
+        description='charm build of a charm layer from a staged copy of its source '
+                    '(make build, make charm)')
+    parser.add_argument('src', help='the charm layer (its directory)')
+    parser.add_argument('out', help='output directory: the charm lands in OUT/<name>')
+    parser.add_argument('--layer-index', action='store_true',
+                        help='layer:basic from the layer index (needs the internet), '
+                             'not the offline stand-in in tests/layers')
+    args = parser.parse_args(argv)
+    try:
+        target = build_charm(args.src, args.out, layer_index=args.layer_index)
+    except BuildFailed as err:
+        print(err, file=sys.stderr)
+        return 1
+    print('built {}'.format(target))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
