@@ -345,17 +345,11 @@ class BackendBench:
         return out
 
     def remove(self):
-        from e2e.helpers import unit_files
+        from e2e.helpers import remove_unit
 
         try:
-            if self.d.unit.deployed:
-                self.d.unit.remove()
+            remove_unit(self.d.unit)
         finally:
-            for path in unit_files(self.d.unit_name):
-                if os.path.isdir(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                elif os.path.lexists(path):
-                    os.unlink(path)
             if os.path.exists(self.log_file):
                 os.unlink(self.log_file)
 

@@ -2,13 +2,12 @@
 
 import itertools
 import os
-import shutil
 
 import pytest
 
 from harness import Model
 
-from .helpers import REPO, letters, require_duplicity, unit_files
+from .helpers import REPO, letters, remove_unit, require_duplicity
 
 _APP_COUNTER = itertools.count()
 
@@ -81,12 +80,4 @@ def deploy(tmp_path, duplicity_charm, request):
 
     yield _deploy
     for deployment in made:
-        try:
-            if deployment.unit.deployed:
-                deployment.unit.remove()
-        finally:
-            for path in unit_files(deployment.unit_name):
-                if os.path.isdir(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                elif os.path.lexists(path):
-                    os.unlink(path)
+        remove_unit(deployment.unit)

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import stat
 import subprocess
 
@@ -101,6 +102,20 @@ def unit_files(unit_name):
         "/etc/cron.d/charm-duplicity-" + slug,
         "/etc/logrotate.d/charm-duplicity-" + slug,
     ]
+
+
+def remove_unit(unit):
+    """Remove a harness unit (stop, remove), then whatever of its files is left, also when
+    the removal fails: teardown of a deployed duplicity unit."""
+    try:
+        if unit.deployed:
+            unit.remove()
+    finally:
+        for path in unit_files(unit.name):
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                os.unlink(path)
 
 
 def read_outcome(unit_name):

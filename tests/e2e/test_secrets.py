@@ -19,7 +19,6 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 import time
 
 import pytest
@@ -31,7 +30,8 @@ from servers.s3 import S3Server
 from servers.ssh import SshServer
 
 from .argv_recorder import ArgvRecorder
-from .helpers import letters, make_tree, non_root_only_files, require_duplicity, snapshot, unit_files
+from .helpers import (letters, make_tree, non_root_only_files, remove_unit, require_duplicity, snapshot,
+                      unit_files)
 
 PASSPHRASE = "audit-passphrase-Q7v2r9XkLp"
 WRONG_PASSWORD = "audit-wrong-password-Zt4mW8"
@@ -247,15 +247,7 @@ def audit(tmp_path_factory, duplicity_charm):
             audit.run()
             yield audit
         finally:
-            try:
-                if audit.unit.deployed:
-                    audit.unit.remove()
-            finally:
-                for path in unit_files(audit.unit.name):
-                    if os.path.isdir(path):
-                        shutil.rmtree(path, ignore_errors=True)
-                    elif os.path.lexists(path):
-                        os.unlink(path)
+            remove_unit(audit.unit)
 
 
 # ---------------------------------------------------------------------------- self-checks
