@@ -1,4 +1,15 @@
-"""Offline ``charm build`` of a charm layer, cached per test session."""
+"""``charm build`` of a charm layer from a staged copy of its source.
+
+Two kinds of build:
+
+- the test build (``build_charm``, the harness's ``build`` fixture): layer:basic is the
+  test-only stand-in in ``tests/layers``, offline; its hooks run only under the harness.
+  With ``HARNESS_REAL_LAYERS=1`` it uses the real layers in ``$CHARM_LAYERS_DIR`` instead;
+- the deployable build (``--deployable``, ``make charm``): the real layer:basic and
+  layer:options at the commits pinned in build-layers.txt (``tools/build_layers.py``),
+  fetched into a cache, or from ``$CHARM_LAYERS_DIR``; never the stand-in; charm build
+  (and its proof) must exit 0.
+"""
 import hashlib
 import os
 import shutil
@@ -13,6 +24,9 @@ LAYERS_DIR = REPO_ROOT / 'tests' / 'layers'
 INTERFACES_DIR = REPO_ROOT / 'interfaces'
 
 _BUILD_CACHE = {}
+
+sys.path.insert(0, str(REPO_ROOT / 'tools'))
+import build_layers  # noqa: E402  (tools/build_layers.py)
 
 
 class BuildFailed(Exception):
@@ -87,26 +101,67 @@ def charm_name(src_dir):
         return yaml.safe_load(fp)['name']
 
 
+def real_layers_requested(environ=None):
+    """True when the harness is asked to build on the real layers ($HARNESS_REAL_LAYERS=1)."""
+    environ = os.environ if environ is None else environ
+    return environ.get('HARNESS_REAL_LAYERS', '') not in ('', '0')
+
+
+def harness_layers_dir(environ=None):
+    """The layers the test build uses: the stand-in (tests/layers), or with
+    HARNESS_REAL_LAYERS=1 the real ones in $CHARM_LAYERS_DIR (checked like the
+    deployable build's)."""
+    environ = os.environ if environ is None else environ
+    if not real_layers_requested(environ):
+        return LAYERS_DIR
+    layers = environ.get('CHARM_LAYERS_DIR')
+    if not layers:
+        raise BuildFailed('HARNESS_REAL_LAYERS=1 needs CHARM_LAYERS_DIR: a directory with '
+                          'the real layers (make charm fetches them into build/layers)')
+    try:
+        for warning in build_layers.check(layers):
+            print('warning: ' + warning, file=sys.stderr)
+    except build_layers.LayersError as err:
+        raise BuildFailed(str(err))
+    return Path(layers)
+
+
+def deployable_layers_dir(cache_dir, environ=None):
+    """The real layers for the deployable build: $CHARM_LAYERS_DIR when set (the
+    stand-in refused, other commits warned about), else the pinned commits
+    fetched into ``cache_dir``. Never the stand-in; BuildFailed says what to do
+    when the layers cannot be fetched."""
+    environ = os.environ if environ is None else environ
+    try:
+        layers = environ.get('CHARM_LAYERS_DIR')
+        if layers:
+            for warning in build_layers.check(layers):
+                print('warning: ' + warning, file=sys.stderr)
+            return Path(layers)
+        return Path(build_layers.fetch(str(cache_dir)))
+    except build_layers.LayersError as err:
+        raise BuildFailed(str(err))
+
+
 def build_charm(src_dir, out_dir, charm_build=None, layers_dir=None,
-                interfaces_dir=None, use_cache=True, layer_index=False):
+                interfaces_dir=None, use_cache=True, strict=False):
     """Build the charm layer ``src_dir`` into ``out_dir``; returns the path of
     the built charm (``out_dir/<name>``).
 
-    Offline: layers come from ``layers_dir`` (default ``tests/layers``, our
-    layer:basic stand-in) and interfaces from ``interfaces_dir`` (default
-    the repo's ``interfaces/``). With ``layer_index``, layers not found
-    locally (layer:basic) come from the layer index instead (needs the
-    internet). A build of the same source tree into the same ``out_dir`` is
-    reused within a session.
+    Layers come from ``layers_dir`` (default: ``harness_layers_dir()``, the
+    test-only stand-in in tests/layers unless HARNESS_REAL_LAYERS=1) and
+    interfaces from ``interfaces_dir`` (default the repo's ``interfaces/``).
+    charm build exits 100 when proof warns: accepted unless ``strict``. A build
+    of the same source tree into the same ``out_dir`` is reused within a session.
 
     charm build works on a staged copy of the source: it refuses an output
     directory inside the source tree (./build).
     """
     src_dir = Path(src_dir).resolve()
     out_dir = Path(out_dir).resolve()
-    layers_dir = Path(layers_dir or LAYERS_DIR).resolve()
+    layers_dir = Path(layers_dir or harness_layers_dir()).resolve()
     interfaces_dir = Path(interfaces_dir or INTERFACES_DIR).resolve()
-    key = (str(src_dir), str(out_dir), layer_index,
+    key = (str(src_dir), str(out_dir), str(layers_dir), strict,
            _tree_digest(src_dir, layers_dir, interfaces_dir))
     if use_cache and key in _BUILD_CACHE and \
             Path(_BUILD_CACHE[key]).exists():
@@ -121,8 +176,6 @@ def build_charm(src_dir, out_dir, charm_build=None, layers_dir=None,
                CHARM_INTERFACES_DIR=str(interfaces_dir),
                CHARM_CACHE_DIR=str(out_dir / '.charm-cache'))
     env.pop('CHARM_BUILD_DIR', None)
-    if layer_index:
-        env.pop('CHARM_LAYERS_DIR')
     charm_build = charm_build or find_charm_build()
     # charm-build runs `virtualenv`/`pip` for the wheelhouse from PATH: make
     # its own venv's bin dir come first.
@@ -136,7 +189,7 @@ def build_charm(src_dir, out_dir, charm_build=None, layers_dir=None,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, check=False)
     # charm build exits 100 when proof only warns, 200 on proof errors.
-    if proc.returncode not in (0, 100) or \
+    if proc.returncode not in ((0,) if strict else (0, 100)) or \
             not (target / 'metadata.yaml').exists() or \
             not (target / 'hooks' / 'install').exists():
         raise BuildFailed('{} failed ({}):\n{}'.format(
@@ -148,16 +201,22 @@ def build_charm(src_dir, out_dir, charm_build=None, layers_dir=None,
 def main(argv=None):
     import argparse
     parser = argparse.ArgumentParser(
-        description='charm build of a charm layer from a staged copy of its source '
-                    '(make build, make charm)')
+        description='charm build of a charm layer from a staged copy of its source. '
+                    'Without --deployable: the test build (the test-only stand-in for '
+                    'layer:basic, which runs only under tests/harness).')
     parser.add_argument('src', help='the charm layer (its directory)')
     parser.add_argument('out', help='output directory: the charm lands in OUT/<name>')
-    parser.add_argument('--layer-index', action='store_true',
-                        help='layer:basic from the layer index (needs the internet), '
-                             'not the offline stand-in in tests/layers')
+    parser.add_argument('--deployable', action='store_true',
+                        help='the charm you deploy (make charm): the real layers pinned in '
+                             'build-layers.txt, from $CHARM_LAYERS_DIR or fetched into '
+                             'OUT/layers; charm build must exit 0 (no proof warnings)')
     args = parser.parse_args(argv)
     try:
-        target = build_charm(args.src, args.out, layer_index=args.layer_index)
+        if args.deployable:
+            layers = deployable_layers_dir(Path(args.out).resolve() / 'layers')
+            target = build_charm(args.src, args.out, layers_dir=layers, strict=True)
+        else:
+            target = build_charm(args.src, args.out)
     except BuildFailed as err:
         print(err, file=sys.stderr)
         return 1

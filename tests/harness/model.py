@@ -682,6 +682,8 @@ class Unit:
             'LANG': 'C.UTF-8',
             'DEBIAN_FRONTEND': 'noninteractive',
             'APT_LISTCHANGES_FRONTEND': 'none',
+            # the test-only layer:basic stand-in (tests/layers) runs only where this is set
+            'CHARM_TEST_HARNESS': '1',
         }
         base.update(self.model.proxies)
         base.update(self.extra_env)

@@ -3,10 +3,33 @@
 Unlike the real layer this module never runs pip: the test harness prepares
 ``../.venv`` (relative to the charm directory) before any hook runs, and
 ``bootstrap_charm_deps()`` only re-executes the hook under that interpreter.
+Outside the harness (no ``CHARM_TEST_HARNESS=1`` in the environment) every hook
+and action stops at once with a message saying this is a test-only build.
 """
 import os
 import subprocess
 import sys
+
+# tools/build_layers.py refuses a layers directory whose basic.py defines this name.
+TEST_ONLY_STAND_IN = True
+HARNESS_ENV = 'CHARM_TEST_HARNESS'
+TEST_ONLY_MESSAGE = (
+    'test-only build: this charm was built on the test-only stand-in for layer:basic '
+    '(tests/layers/basic) and runs only under the project\'s test harness. '
+    'Build the charm to deploy with `charmcraft pack` or `make charm` (see README.md).')
+
+
+def refuse_outside_harness():
+    """Stop the hook or action unless the test harness runs it."""
+    if os.environ.get(HARNESS_ENV) == '1':
+        return
+    try:  # tell the operator in `juju status` too, when this is a real hook
+        subprocess.run(['status-set', 'blocked', 'test-only build: see the unit log'],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    sys.exit(TEST_ONLY_MESSAGE)
 
 
 def _charm_dir():
@@ -47,6 +70,7 @@ def activate_venv():
         from charms.layer.basic import activate_venv
         activate_venv()
     """
+    refuse_outside_harness()
     venv = _venv_dir()
     if _basic_option('use_venv', True) and not _in_venv(venv):
         python = os.path.join(venv, 'bin', 'python')
