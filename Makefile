@@ -1,5 +1,8 @@
-# make build  - build the charm offline into ./build/duplicity (test stand-in for layer:basic)
-# make charm  - build against the real layer:basic from the layer index (needs the internet)
+# make charm  - build the charm you deploy into ./build/duplicity: the real layer:basic and
+#               layer:options at the commits pinned in build-layers.txt (git-fetched into
+#               ./build/layers, or CHARM_LAYERS_DIR=/path/to/layers), interface:backup from
+#               ./interfaces; fails on any charm proof warning. (`charmcraft pack` builds
+#               .charm files the same way.) make build is the same target.
 # make test   - install what the tests need (root), then run every test
 # make lint   - ruff
 # make bench  - benchmarks (not tests): prints a table, writes bench-results/*.json
@@ -23,14 +26,13 @@ $(VENV)/.done: tests/requirements.txt
 	touch $@
 
 # charm build refuses an output directory inside the source: tests/harness/build.py builds
-# from a staged copy (the tests build the same way).
-build: $(VENV)/.done
-	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/python tests/harness/build.py . $(BUILD_DIR)
+# from a staged copy (the tests build the same way, on the test-only stand-in for
+# layer:basic unless HARNESS_REAL_LAYERS=1). --deployable: never the stand-in.
+charm: $(VENV)/.done
+	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/python tests/harness/build.py --deployable . $(BUILD_DIR)
 	test -x $(BUILD_DIR)/duplicity/hooks/install
 
-charm: $(VENV)/.done
-	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/python tests/harness/build.py --layer-index . $(BUILD_DIR)
-	test -x $(BUILD_DIR)/duplicity/hooks/install
+build: charm
 
 # What the tests need: apt packages first (the rest builds on them), then the Azurite npm
 # install, the duplicity venvs and the test venv side by side (mostly downloads).

@@ -160,4 +160,30 @@ def copy_venv(template, dest, hardlink=True):
                     copy_function=_link_or_copy if hardlink
                     else shutil.copy2)
     (dest / '.complete').unlink()
+    _retarget_scripts(dest)
     return dest
+
+
+def _retarget_scripts(venv):
+    """Point the copied venv's console scripts (bin/pip, ...) at its own bin/python.
+
+    pip wrote them with the template's build path in their ``#!`` line: run from a unit's
+    copy they would run (and pip would install into) another venv, or fail once that path
+    is gone. The real layer:basic runs ../.venv/bin/pip in its bootstrap. A script is
+    replaced, never written in place: it may be a hard link into the template.
+    """
+    bin_dir = Path(venv) / 'bin'
+    shebang = '#!{}\n'.format(bin_dir / 'python').encode()
+    for script in bin_dir.iterdir():
+        if script.is_symlink() or not script.is_file():
+            continue
+        with open(script, 'rb') as fp:
+            first = fp.readline()
+            if not first.startswith(b'#!') or first == shebang or \
+                    not first.rstrip().endswith((b'/bin/python', b'/bin/python3')):
+                continue
+            rest = fp.read()
+        tmp = script.with_name(script.name + '.retarget')
+        tmp.write_bytes(shebang + rest)
+        tmp.chmod(script.stat().st_mode & 0o7777)
+        os.replace(tmp, script)
