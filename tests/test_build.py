@@ -126,6 +126,7 @@ def test_metadata_license_and_icon_are_what_charm_proof_and_charmhub_want():
     license_text = (REPO_ROOT / 'LICENSE').read_text()
     assert 'Apache License' in license_text and 'Version 2.0, January 2004' in license_text
     assert 'END OF TERMS AND CONDITIONS' in license_text
+    assert 'License: Apache-2.0' in (REPO_ROOT / 'copyright').read_text()
     icon = ET.parse(str(REPO_ROOT / 'icon.svg')).getroot()
     assert icon.tag == '{http://www.w3.org/2000/svg}svg'
     assert icon.get('viewBox') == '0 0 100 100'
@@ -288,6 +289,8 @@ def test_deployable_build_on_the_real_layers_exits_0_with_nothing_from_proof(tmp
     charm = out / 'duplicity'
     assert 'TEST_ONLY_STAND_IN' not in (charm / 'lib' / 'charms' / 'layer' / 'basic.py').read_text()
     assert (charm / 'icon.svg').exists() and (charm / 'LICENSE').exists()
+    assert 'the duplicity charm contributors' in (charm / 'copyright').read_text()
+    assert (charm / 'copyright.layer-basic').exists()
     assert (charm / 'hooks' / 'relations' / 'backup' / 'provides.py').exists()
     assert not (charm / 'tools').exists() and not (charm / 'interfaces').exists()
 
