@@ -685,6 +685,9 @@ class Unit:
             # the test-only layer:basic stand-in (tests/layers) runs only where this is set
             'CHARM_TEST_HARNESS': '1',
         }
+        shim = venvmod.debian_shim_path(self.dir, self.charm_dir)
+        if shim:  # a charm on the real layer:basic, on Debian (see venv.debian_shim_path)
+            base['PYTHONPATH'] = shim
         base.update(self.model.proxies)
         base.update(self.extra_env)
         base.update(env or {})

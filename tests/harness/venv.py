@@ -138,6 +138,23 @@ def _build_template(venv, python, files, extra_requirements, pip_args):
     return venv
 
 
+def debian_shim_path(unit_dir, charm_dir):
+    """A PYTHONPATH entry with the Debian shim as ``sitecustomize``, for a charm built on
+    the real layer:basic on a machine without /etc/lsb-release; else None.
+
+    The real layer:basic deletes and recreates ``../.venv`` on upgrade-charm, without the
+    shim's .pth file: charmhelpers then refuses to import on Debian. Ubuntu needs none.
+    """
+    basic_py = Path(charm_dir) / 'lib' / 'charms' / 'layer' / 'basic.py'
+    if os.path.exists('/etc/lsb-release') or not basic_py.exists() or \
+            'TEST_ONLY_STAND_IN' in basic_py.read_text():
+        return None
+    shim_dir = Path(unit_dir) / 'debian-shim'
+    shim_dir.mkdir(exist_ok=True)
+    (shim_dir / 'sitecustomize.py').write_text(DEBIAN_SHIM)
+    return str(shim_dir)
+
+
 def _link_or_copy(src, dst):
     try:
         os.link(src, dst)
