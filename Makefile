@@ -1,3 +1,6 @@
+# make demo   - one-command local demo: build, deploy in the local agent harness beside the
+#               example principal, backup (full, incremental), list, restore, compare (root;
+#               in a private mount namespace: leaves nothing on the machine)
 # make build  - build the charm offline into ./build/duplicity (test stand-in for layer:basic)
 # make charm  - build against the real layer:basic from the layer index (needs the internet)
 # make test   - install what the tests need (root), then run every test
@@ -13,7 +16,7 @@ TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 export CHARM_INTERFACES_DIR := $(CURDIR)/interfaces
 
-.PHONY: build charm test unit e2e lint bench setup system apt azurite duplicity-versions clean
+.PHONY: demo build charm test unit e2e lint bench setup system apt azurite duplicity-versions clean
 
 $(VENV)/.done: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +30,10 @@ $(VENV)/.done: tests/requirements.txt
 build: $(VENV)/.done
 	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/python tests/harness/build.py . $(BUILD_DIR)
 	test -x $(BUILD_DIR)/duplicity/hooks/install
+
+# Needs the apt packages (duplicity, gnupg, ...) and the test venv (charm-tools, the harness).
+demo: apt $(VENV)/.done
+	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/python tests/demo.py
 
 charm: $(VENV)/.done
 	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/python tests/harness/build.py --layer-index . $(BUILD_DIR)
