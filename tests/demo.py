@@ -251,7 +251,7 @@ def build(src, build_dir):
     return target
 
 
-def demo(work, build_dir, app_name, duplicity_bin):
+def demo(work, build_dir, app_name, duplicity_bin, remove):
     started = time.monotonic()
     step("build the charms (charm build, test stand-in for layer:basic) into " + build_dir)
     charm = build(REPO, build_dir)
@@ -315,9 +315,10 @@ def demo(work, build_dir, app_name, duplicity_bin):
 
         differences = compare(data, os.path.join(restored, data.lstrip("/")))
     finally:
-        step("remove the unit (stop, remove hooks)")
-        unit.remove()
-        say("   removed {}; the backups stay in {}".format(unit.name, backups))
+        if remove:
+            step("remove the unit (stop, remove hooks)")
+            unit.remove()
+            say("   removed {}; the backups stay in {}".format(unit.name, backups))
     say()
     say("demo finished in {:.1f} s".format(time.monotonic() - started))
     return 1 if differences else 0
@@ -363,7 +364,10 @@ def main(argv=None):
             scratch = os.path.join(work, ".overlays")
             os.mkdir(scratch, 0o700)
             make_private(scratch)
-        return demo(work, args.build_dir, app_name, args.duplicity_bin)
+        # On the host the unit is removed (stop, remove) at the end; in the namespace what
+        # it wrote vanishes with the namespace's tmpfs.
+        return demo(work, args.build_dir, app_name, args.duplicity_bin,
+                    remove=not in_namespace)
     except Exception as err:  # the harness's HookFailed, BuildFailed, DemoFailed ...
         say()
         say("DEMO FAILED: {}: {}".format(type(err).__name__, err))
