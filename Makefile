@@ -4,7 +4,7 @@
 # make build  - build the charm offline into ./build/duplicity (test stand-in for layer:basic)
 # make charm  - build against the real layer:basic from the layer index (needs the internet)
 # make test   - install what the tests need (root), then run every test
-# make lint   - ruff
+# make lint   - ruff; vermin: the stdlib-only modules stay Python 3.8 compatible
 # make bench  - benchmarks (not tests): prints a table, writes bench-results/*.json
 #               (BENCH_ARGS=--quick: 50 MB smoke run; see tests/bench/run.py --help)
 
@@ -67,8 +67,13 @@ test: setup lint
 	$(PYTEST) --dist loadfile -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
 	$(PYTEST) --dist loadfile -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
 
+# The modules the cron runner and the NRPE plugin run with the system python3 (3.8 on
+# focal) are stdlib-only and must stay Python 3.8 compatible.
+PY38_MODULES = lib/duplicity_runner.py lib/duplicity_helper.py lib/duplicity_paths.py \
+	files/check_duplicity_backup
 lint: $(VENV)/.done
 	$(VENV)/bin/ruff check lib reactive actions interfaces files/check_duplicity_backup unit_tests tests
+	$(VENV)/bin/vermin -t=3.8- --no-tips --violations --eval-annotations $(PY38_MODULES)
 
 bench: setup
 	$(VENV)/bin/python tests/bench/run.py $(BENCH_ARGS)
