@@ -1,10 +1,13 @@
+# make demo   - one-command local demo: build, deploy in the local agent harness beside the
+#               example principal, backup (full, incremental), list, restore, compare (root;
+#               in a private mount namespace: leaves nothing on the machine)
 # make charm  - build the charm you deploy into ./build/duplicity: the real layer:basic and
 #               layer:options at the commits pinned in build-layers.txt (git-fetched into
 #               ./build/layers, or CHARM_LAYERS_DIR=/path/to/layers), interface:backup from
 #               ./interfaces; fails on any charm proof warning. (`charmcraft pack` builds
 #               .charm files the same way.) make build is the same target.
 # make test   - install what the tests need (root), then run every test
-# make lint   - ruff
+# make lint   - ruff; vermin: the stdlib-only modules stay Python 3.8 compatible
 # make bench  - benchmarks (not tests): prints a table, writes bench-results/*.json
 #               (BENCH_ARGS=--quick: 50 MB smoke run; see tests/bench/run.py --help)
 
@@ -16,7 +19,7 @@ TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 export CHARM_INTERFACES_DIR := $(CURDIR)/interfaces
 
-.PHONY: build charm test unit e2e lint bench setup system apt azurite duplicity-versions clean
+.PHONY: demo build charm test unit e2e lint bench setup system apt azurite duplicity-versions clean
 
 $(VENV)/.done: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +36,10 @@ charm: $(VENV)/.done
 	test -x $(BUILD_DIR)/duplicity/hooks/install
 
 build: charm
+
+# Needs the apt packages (duplicity, gnupg, ...) and the test venv (charm-tools, the harness).
+demo: apt $(VENV)/.done
+	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/python tests/demo.py
 
 # What the tests need: apt packages first (the rest builds on them), then the Azurite npm
 # install, the duplicity venvs and the test venv side by side (mostly downloads).
@@ -62,8 +69,13 @@ test: setup lint
 	$(PYTEST) --dist loadfile -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
 	$(PYTEST) --dist loadfile -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
 
+# The modules the cron runner and the NRPE plugin run with the system python3 (3.8 on
+# focal) are stdlib-only and must stay Python 3.8 compatible.
+PY38_MODULES = lib/duplicity_runner.py lib/duplicity_helper.py lib/duplicity_paths.py \
+	files/check_duplicity_backup
 lint: $(VENV)/.done
 	$(VENV)/bin/ruff check lib reactive actions interfaces files/check_duplicity_backup unit_tests tests
+	$(VENV)/bin/vermin -t=3.8- --no-tips --violations --eval-annotations $(PY38_MODULES)
 
 bench: setup
 	$(VENV)/bin/python tests/bench/run.py $(BENCH_ARGS)

@@ -8,7 +8,7 @@ import pytest
 
 from .helpers import make_tree, snapshot, unit_files
 
-VERSIONS = ["dup3", "dup21", "dup08"]
+VERSIONS = ["dup3", "dup21", "dup08", "dup0811"]  # dup0811: focal's duplicity 0.8.11
 PASSPHRASE = "lifecycle-passphrase-7f3a9"
 
 
