@@ -314,16 +314,38 @@ def schedule_entries(config, unit):
     return entries
 
 
+# Debian's cron drops the whole file ("command too long") when a command has more characters
+MAX_COMMAND = 998
+
+
+def schedule_lines(config, unit, runner, spec, log):
+    """(when, command) of each cron line: the runner called directly with the system python3,
+    operations of one entry one after the other. A combined line that cron would find too
+    long is split: the retention run then goes RETENTION_DELAY minutes after the backup."""
+    def command(operations):
+        return "; ".join("/usr/bin/python3 {} --spec {} {} >>{} 2>&1".format(
+            runner, spec, operation, log) for operation in operations)
+    lines = []
+    for when, operations in schedule_entries(config, unit):
+        if len(operations) > 1 and len(command(operations)) > MAX_COMMAND:
+            deletion = duplicity_cron.normalise(config.get("deletion_frequency"))
+            after = RETENTION_DELAY if deletion in duplicity_cron.NAMED else 0
+            lines += [(when, command(["backup"])),
+                      (cron_fields(deletion, unit, after), command(["retention"]))]
+        else:
+            lines.append((when, command(operations)))
+    return lines
+
+
 def render_schedule(config, paths, charm_dir):
     """Write the unit's cron file, or remove it when nothing is scheduled."""
     runner = os.path.join(charm_dir, "lib", "duplicity_runner.py")
-    entries = [{"when": when, "operations": operations}
-               for when, operations in schedule_entries(config, paths.unit)]
+    entries = [{"when": when, "command": command} for when, command in schedule_lines(
+        config, paths.unit, runner, paths.spec_file, paths.log_file)]
     if not entries:
         return remove(paths.cron_file)
-    text = templating.render("duplicity.cron", None, {
-        "unit": paths.unit, "entries": entries, "runner": runner, "spec": paths.spec_file,
-        "log": paths.log_file}, templates_dir=os.path.join(charm_dir, "templates"))
+    text = templating.render("duplicity.cron", None, {"unit": paths.unit, "entries": entries},
+                             templates_dir=os.path.join(charm_dir, "templates"))
     changed = write_atomic(paths.cron_file, text, 0o644)
     logrotate = templating.render("duplicity.logrotate", None, {"log": paths.log_file},
                                   templates_dir=os.path.join(charm_dir, "templates"))

@@ -120,12 +120,12 @@ def test_named_frequencies_spread_many_units_over_the_period():
     assert len(minutes) > 40 and len(hours) > 15 and len(days) == 7 and len(month_days) > 20
 
 
-def test_the_offset_shifts_the_minute_and_wraps_within_the_hour():
+def test_after_moves_the_slot_later_carrying_into_the_hour_and_the_day():
     for unit in UNITS[:50]:
-        base = int(fields('daily', unit)[0])
-        shifted = fields('daily', unit, 30)
-        assert int(shifted[0]) == (base + 30) % 60
-        assert shifted[1:] == fields('daily', unit)[1:]
+        minute, hour = (int(f) for f in fields('daily', unit)[:2])
+        later = minute + 60 * hour + 30
+        assert fields('daily', unit, 30) == [str(later % 60), str(later // 60 % 24), '*', '*', '*']
+        assert fields('hourly', unit, 30)[0] == str((minute + 30) % 60)
 
 
 @pytest.mark.parametrize('expression', ['*/15 * * * *', '30 2 * * 1-5', '0 3 1 * *'])
