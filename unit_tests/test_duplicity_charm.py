@@ -78,6 +78,24 @@ def test_write_atomic_fixes_a_wrong_mode_even_when_content_is_unchanged(tmp_path
     assert os.stat(path).st_mode & 0o777 == 0o600
 
 
+# ----------------------------------------------------------------------------- removal
+
+def test_removing_a_unit_removes_its_files_but_keeps_its_log(tmp_path):
+    from duplicity_paths import UnitPaths
+    paths = UnitPaths.for_unit('duplicity/5', root=str(tmp_path))
+    for path in (paths.cron_file, paths.logrotate_file, paths.status_file, paths.log_file,
+                 paths.spec_file, paths.env_file, os.path.join(paths.archive_dir, 'x')):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write('x')
+    charm.remove_unit_files(paths)
+    for path in (paths.cron_file, paths.logrotate_file, paths.status_file, paths.state_dir,
+                 paths.cache_dir):
+        assert not os.path.lexists(path), path
+    with open(paths.log_file) as f:
+        assert f.read() == 'x'
+
+
 # ----------------------------------------------------------------------------- cron_fields
 
 @pytest.mark.parametrize('frequency', ['hourly', 'daily', 'weekly', 'monthly'])

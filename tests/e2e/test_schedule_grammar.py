@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from .helpers import REPO, make_tree, read_outcome, snapshot
+from .helpers import REPO, make_tree, read_outcome, snapshot, unit_files
 
 if os.path.join(REPO, "lib") not in sys.path:
     sys.path.insert(0, os.path.join(REPO, "lib"))
@@ -245,3 +245,12 @@ def test_the_built_charm_normalises_schedules_and_blocks_those_cron_cannot_run(
     with open(cron_file) as f:
         errors, log = cron_load({"unit": f.read()}, tmp_path / "cron-fixed")
     assert errors == {}, log
+
+    # removing the unit takes the schedule and the unit's files away and keeps its log
+    log_file = "/var/log/charm-duplicity/{}.log".format(slug)
+    d.unit.remove()
+    for path in unit_files(d.unit_name):
+        assert not os.path.exists(path), path
+    with open(log_file) as f:
+        assert "scheduled backup done" in f.read()
+    os.unlink(log_file)
