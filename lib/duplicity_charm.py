@@ -338,7 +338,11 @@ def schedule_lines(config, unit, runner, spec, log):
 
 
 def render_schedule(config, paths, charm_dir):
-    """Write the unit's cron file, or remove it when nothing is scheduled."""
+    """Write the unit's cron file, or remove it when nothing is scheduled or the schedule
+    does not validate (a handler may run on a flag set before this hook's config changed:
+    nothing cron would refuse is ever written, and rendering never raises)."""
+    if duplicity_config.validate_frequencies(config):
+        return remove(paths.cron_file)
     runner = os.path.join(charm_dir, "lib", "duplicity_runner.py")
     entries = [{"when": when, "command": command} for when, command in schedule_lines(
         config, paths.unit, runner, paths.spec_file, paths.log_file)]

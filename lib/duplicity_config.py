@@ -168,7 +168,9 @@ def validate_cron(key, value, named):
     return ["{} {}: {}".format(key, duplicity_cron.shown(text), problem)]
 
 
-def validate_schedule(config):
+def validate_frequencies(config):
+    """Problems of what the cron file is rendered from: backup_frequency, deletion_frequency
+    and retention_period."""
     problems = []
     problems += validate_cron("backup_frequency", config.get("backup_frequency", ""),
                               ("manual",) + NAMED_FREQUENCIES)
@@ -181,6 +183,11 @@ def validate_schedule(config):
                         "12h, 8w, 6m, 1y".format(duplicity_cron.shown(retention)))
     elif retention != "manual" and int(m.group(1)) < 1:
         problems.append("retention_period must be at least 1 {}".format(m.group(2)))
+    return problems
+
+
+def validate_schedule(config):
+    problems = validate_frequencies(config)
     full = config.get("full_if_older_than", "")
     if full != "always" and not _DUP_INTERVAL.fullmatch(full or ""):
         problems.append("full_if_older_than {} must be always or a duplicity interval such as "

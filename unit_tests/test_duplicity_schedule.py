@@ -120,6 +120,19 @@ def test_with_one_frequency_the_retention_run_follows_the_backup_on_its_line(
                                              command(paths, 'retention'))]
 
 
+@pytest.mark.parametrize('key,value', [('backup_frequency', '0 0 L * *'),
+                                       ('backup_frequency', '0 0 31 2 *'),
+                                       ('deletion_frequency', '0 0 * * 1#2'),
+                                       ('retention_period', '30d\n')])
+def test_a_schedule_that_does_not_validate_removes_the_cron_file_and_never_raises(
+        tmp_path, key, value):
+    paths, lines = schedule_lines(tmp_path, backup_frequency='daily', retention_period='30d')
+    assert len(lines) == 1
+    paths, lines = schedule_lines(tmp_path, **{'backup_frequency': 'daily',
+                                                'retention_period': '30d', key: value})
+    assert lines is None and not os.path.exists(paths.cron_file)
+
+
 def test_a_schedule_with_a_trailing_newline_renders_one_working_line(tmp_path):
     paths, lines = schedule_lines(tmp_path, backup_frequency='*/5 * * * *\n')
     assert lines == ['*/5 * * * * root ' + command(paths, 'backup')]

@@ -77,7 +77,7 @@ def cron_load(files, tmp_path, timeout=20):
             pytest.fail(message)
         pytest.skip(message)
     directory = tmp_path / "cron.d"
-    directory.mkdir()
+    directory.mkdir(parents=True)
     for name, text in files.items():
         (directory / name).write_text(text)
     sock_path = str(tmp_path / "log.sock")
