@@ -15,6 +15,7 @@ from charmhelpers.core import hookenv, templating
 from charmhelpers import fetch
 
 import duplicity_config
+import duplicity_cron
 import duplicity_helper
 import duplicity_runner
 from duplicity_paths import UnitPaths
@@ -257,16 +258,18 @@ def _spread(unit):
     return int(hashlib.sha256(unit.encode()).hexdigest(), 16)
 
 
-def cron_fields(frequency, unit, offset=0):
+def cron_fields(frequency, unit, after=0):
     """5 cron fields for a frequency; named ones are spread deterministically per unit.
 
     The unit name's SHA-256 picks the minute (hourly), minute and hour (daily), plus the
-    weekday (weekly) or day of month 1-28 (monthly). ``offset`` shifts the minute so the
-    retention run and the backup of one unit do not start together.
+    weekday (weekly) or day of month 1-28 (monthly). ``after`` (minutes, under an hour)
+    moves the time later, carried into the hour (and past midnight for daily): the retention
+    run of a unit is placed ``after`` minutes behind the backup's slot. A cron expression
+    is returned normalised (one space between fields), as duplicity_cron parses it.
     """
     h = _spread(unit)
-    minute = (h + offset) % 60
-    hour = (h // 60) % 24
+    minute_of_day = ((h // 60) % 24) * 60 + h % 60 + after
+    minute, hour = minute_of_day % 60, (minute_of_day // 60) % 24
     if frequency == "hourly":
         return "{} * * * *".format(minute)
     if frequency == "daily":
@@ -275,24 +278,78 @@ def cron_fields(frequency, unit, offset=0):
         return "{} {} * * {}".format(minute, hour, (h // 1440) % 7)
     if frequency == "monthly":
         return "{} {} {} * *".format(minute, hour, (h // 10080) % 28 + 1)
-    return frequency
+    return duplicity_cron.parse(frequency).text
+
+
+RETENTION_DELAY = 30  # minutes from a unit's backup slot to its retention run
+
+
+def schedule_entries(config, unit):
+    """The unit's cron entries: [(when, [operations])], each entry's operations run one
+    after the other from one cron line.
+
+    The retention run never starts before the backup it follows:
+    - same backup_frequency and deletion_frequency (e.g. both daily): one line runs the
+      backup, then the retention run, whatever the backup's outcome;
+    - named frequencies that differ (e.g. weekly backups, daily retention): the retention
+      run is RETENTION_DELAY minutes after the backup's slot, in its own period (an hourly
+      retention at the backup's minute + 30, a daily one at its time of day + 30);
+    - a cron expression on either side: the times the operator gave (with a named
+      deletion_frequency: the backup's slot + 30 minutes); the runner's lock keeps a
+      backup and a retention run apart.
+    Values are normalised as validation normalised them.
+    """
+    backup = duplicity_cron.normalise(config.get("backup_frequency", "manual"))
+    deletion = duplicity_cron.normalise(config.get("deletion_frequency", "daily"))
+    retention = duplicity_cron.normalise(config.get("retention_period", "manual")) != "manual"
+    entries = []
+    if backup != "manual":
+        backup_when = cron_fields(backup, unit)
+        if retention and cron_fields(deletion, unit) == backup_when:
+            return [(backup_when, ["backup", "retention"])]
+        entries.append((backup_when, ["backup"]))
+    if retention:
+        after = RETENTION_DELAY if deletion in duplicity_cron.NAMED else 0
+        entries.append((cron_fields(deletion, unit, after), ["retention"]))
+    return entries
+
+
+# Debian's cron drops the whole file ("command too long") when a command has more characters
+MAX_COMMAND = 998
+
+
+def schedule_lines(config, unit, runner, spec, log):
+    """(when, command) of each cron line: the runner called directly with the system python3,
+    operations of one entry one after the other. A combined line that cron would find too
+    long is split: the retention run then goes RETENTION_DELAY minutes after the backup."""
+    def command(operations):
+        return "; ".join("/usr/bin/python3 {} --spec {} {} >>{} 2>&1".format(
+            runner, spec, operation, log) for operation in operations)
+    lines = []
+    for when, operations in schedule_entries(config, unit):
+        if len(operations) > 1 and len(command(operations)) > MAX_COMMAND:
+            deletion = duplicity_cron.normalise(config.get("deletion_frequency"))
+            after = RETENTION_DELAY if deletion in duplicity_cron.NAMED else 0
+            lines += [(when, command(["backup"])),
+                      (cron_fields(deletion, unit, after), command(["retention"]))]
+        else:
+            lines.append((when, command(operations)))
+    return lines
 
 
 def render_schedule(config, paths, charm_dir):
-    """Write the unit's cron file, or remove it when nothing is scheduled."""
-    entries = []
+    """Write the unit's cron file, or remove it when nothing is scheduled or the schedule
+    does not validate (a handler may run on a flag set before this hook's config changed:
+    nothing cron would refuse is ever written, and rendering never raises)."""
+    if duplicity_config.validate_frequencies(config):
+        return remove(paths.cron_file)
     runner = os.path.join(charm_dir, "lib", "duplicity_runner.py")
-    if config.get("backup_frequency", "manual") != "manual":
-        entries.append({"when": cron_fields(config["backup_frequency"], paths.unit),
-                        "operation": "backup"})
-    if config.get("retention_period", "manual") != "manual":
-        entries.append({"when": cron_fields(config["deletion_frequency"], paths.unit, 30),
-                        "operation": "retention"})
+    entries = [{"when": when, "command": command} for when, command in schedule_lines(
+        config, paths.unit, runner, paths.spec_file, paths.log_file)]
     if not entries:
         return remove(paths.cron_file)
-    text = templating.render("duplicity.cron", None, {
-        "unit": paths.unit, "entries": entries, "runner": runner, "spec": paths.spec_file,
-        "log": paths.log_file}, templates_dir=os.path.join(charm_dir, "templates"))
+    text = templating.render("duplicity.cron", None, {"unit": paths.unit, "entries": entries},
+                             templates_dir=os.path.join(charm_dir, "templates"))
     changed = write_atomic(paths.cron_file, text, 0o644)
     logrotate = templating.render("duplicity.logrotate", None, {"log": paths.log_file},
                                   templates_dir=os.path.join(charm_dir, "templates"))
@@ -326,7 +383,13 @@ def remove_upstream_leftovers():
 
 
 def remove_unit_files(paths):
-    """stop/remove: schedules, secrets, caches, state (never the backups)."""
+    """stop/remove: schedules, secrets, caches, state (never the backups).
+
+    The unit's log stays: it is the only record left of which backup sets the unit wrote
+    and why runs failed, wanted when its backups are restored elsewhere; it holds no
+    secrets, is root-only, and nothing writes to it any more (a unit deployed again under
+    the same name appends to it, and its logrotate file comes back).
+    """
     for path in (paths.cron_file, paths.logrotate_file, paths.state_dir, paths.cache_dir,
                  paths.status_file):
         remove(path)

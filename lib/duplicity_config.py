@@ -10,6 +10,7 @@ import binascii
 import re
 from collections import OrderedDict
 
+import duplicity_cron
 import duplicity_helper
 
 SSH_BACKENDS = ("sftp", "scp", "rsync")
@@ -24,9 +25,10 @@ SECRET_KEYS = (
     "encryption_passphrase",
 )
 
-_RETENTION = re.compile(r"^(\d+)([hdwmy])$")
-_MAX_AGE = re.compile(r"^(\d+)([mhdw])$")
-_DUP_INTERVAL = re.compile(r"^(\d+[smhDWMY])+$")
+# whole values only (fullmatch), ASCII digits only: "30d\n" and "٣d" are refused
+_RETENTION = re.compile(r"([0-9]+)([hdwmy])")
+_MAX_AGE = re.compile(r"([0-9]+)([mhdw])")
+_DUP_INTERVAL = re.compile(r"([0-9]+[smhDWMY])+")
 _KEY_ID = re.compile(r"^(0x)?[0-9A-Fa-f]{8,40}$")
 _PEM_CERT = re.compile(
     r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
@@ -155,39 +157,46 @@ def validate_encryption(config):
 
 
 def validate_cron(key, value, named):
-    """Problems of one schedule value: a named frequency, 'manual' or a 5-field cron line."""
-    if value in named:
+    """Problems of one schedule value: one of ``named`` or a 5-field expression in the
+    grammar of Debian's cron (duplicity_cron); whitespace is normalised first."""
+    text, problem = duplicity_cron.frequency(value, named)
+    if problem is None:
         return []
-    fields = (value or "").split()
-    if len(fields) != 5:
-        return ["{} {!r} is not one of {} or a 5-field cron expression".format(
-            key, value, ", ".join(named))]
-    from croniter import croniter  # imported here: the runner never validates schedules
-    if not croniter.is_valid(value):
-        return ["{} {!r} is not a valid cron expression".format(key, value)]
-    return []
+    if " " not in text and text.isalpha():
+        return ["{} {} is not one of {} or a 5-field cron expression".format(
+            key, duplicity_cron.shown(text), ", ".join(named))]
+    return ["{} {}: {}".format(key, duplicity_cron.shown(text), problem)]
 
 
-def validate_schedule(config):
+def validate_frequencies(config):
+    """Problems of what the cron file is rendered from: backup_frequency, deletion_frequency
+    and retention_period."""
     problems = []
     problems += validate_cron("backup_frequency", config.get("backup_frequency", ""),
                               ("manual",) + NAMED_FREQUENCIES)
     problems += validate_cron("deletion_frequency", config.get("deletion_frequency", ""),
                               ("hourly", "daily"))
     retention = config.get("retention_period", "")
-    if retention != "manual" and not _RETENTION.match(retention or ""):
-        problems.append("retention_period {!r} must be manual or a number and unit, e.g. 30d, "
-                        "12h, 8w, 6m, 1y".format(retention))
-    elif retention != "manual" and int(_RETENTION.match(retention).group(1)) < 1:
-        problems.append("retention_period must be at least 1 {}".format(retention[-1]))
+    m = _RETENTION.fullmatch(retention or "")
+    if retention != "manual" and not m:
+        problems.append("retention_period {} must be manual or a number and unit, e.g. 30d, "
+                        "12h, 8w, 6m, 1y".format(duplicity_cron.shown(retention)))
+    elif retention != "manual" and int(m.group(1)) < 1:
+        problems.append("retention_period must be at least 1 {}".format(m.group(2)))
+    return problems
+
+
+def validate_schedule(config):
+    problems = validate_frequencies(config)
     full = config.get("full_if_older_than", "")
-    if full != "always" and not _DUP_INTERVAL.match(full or ""):
-        problems.append("full_if_older_than {!r} must be always or a duplicity interval such as "
-                        "7D, 2W, 1M".format(full))
+    if full != "always" and not _DUP_INTERVAL.fullmatch(full or ""):
+        problems.append("full_if_older_than {} must be always or a duplicity interval such as "
+                        "7D, 2W, 1M".format(duplicity_cron.shown(full)))
     max_age = config.get("backup_max_age", "")
-    if max_age and (not _MAX_AGE.match(max_age) or not int(max_age[:-1])):
-        problems.append("backup_max_age {!r} must be empty or a number and unit, e.g. 26h, 8d, "
-                        "90m".format(max_age))
+    m = _MAX_AGE.fullmatch(max_age or "")
+    if max_age and (not m or not int(m.group(1))):
+        problems.append("backup_max_age {} must be empty or a number and unit, e.g. 26h, 8d, "
+                        "90m".format(duplicity_cron.shown(max_age)))
     return problems
 
 
@@ -262,21 +271,28 @@ def max_age_seconds(config):
 
     backup_max_age when set; otherwise derived from backup_frequency: a period plus slack
     (hourly 3h, daily 26h, weekly 8d, monthly 32d, a cron expression: twice its longest gap
-    in the next few runs), none for manual.
+    in the next few runs), none for manual. Never raises: a value that does not validate,
+    or whose runs croniter cannot compute, has no limit.
     """
     value = config.get("backup_max_age") or ""
-    m = _MAX_AGE.match(value)
-    if m:
+    m = _MAX_AGE.fullmatch(value) if isinstance(value, str) else None
+    if m and int(m.group(1)):
         return int(m.group(1)) * _SECONDS[m.group(2)]
-    frequency = config.get("backup_frequency", "manual")
+    frequency = duplicity_cron.normalise(config.get("backup_frequency", "manual"))
     if frequency in _DERIVED_MAX_AGE:
         return _DERIVED_MAX_AGE[frequency]
-    if frequency == "manual" or validate_cron("backup_frequency", frequency, ()):
+    try:
+        schedule = duplicity_cron.parse(frequency)
+    except duplicity_cron.CronError:
         return None
     import datetime
     from croniter import croniter
-    it = croniter(frequency, datetime.datetime(2026, 1, 1))
-    times = [it.get_next(float) for _ in range(8)]
+    expression, day_or = duplicity_cron.croniter_args(schedule)
+    try:
+        it = croniter(expression, datetime.datetime(2026, 1, 1), day_or=day_or)
+        times = [it.get_next(float) for _ in range(8)]
+    except (ValueError, KeyError, OverflowError):  # croniter's errors are ValueErrors
+        return None
     gap = max(b - a for a, b in zip(times, times[1:]))
     return int(2 * gap)
 

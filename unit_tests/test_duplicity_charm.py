@@ -78,6 +78,24 @@ def test_write_atomic_fixes_a_wrong_mode_even_when_content_is_unchanged(tmp_path
     assert os.stat(path).st_mode & 0o777 == 0o600
 
 
+# ----------------------------------------------------------------------------- removal
+
+def test_removing_a_unit_removes_its_files_but_keeps_its_log(tmp_path):
+    from duplicity_paths import UnitPaths
+    paths = UnitPaths.for_unit('duplicity/5', root=str(tmp_path))
+    for path in (paths.cron_file, paths.logrotate_file, paths.status_file, paths.log_file,
+                 paths.spec_file, paths.env_file, os.path.join(paths.archive_dir, 'x')):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write('x')
+    charm.remove_unit_files(paths)
+    for path in (paths.cron_file, paths.logrotate_file, paths.status_file, paths.state_dir,
+                 paths.cache_dir):
+        assert not os.path.lexists(path), path
+    with open(paths.log_file) as f:
+        assert f.read() == 'x'
+
+
 # ----------------------------------------------------------------------------- cron_fields
 
 @pytest.mark.parametrize('frequency', ['hourly', 'daily', 'weekly', 'monthly'])
@@ -120,12 +138,12 @@ def test_named_frequencies_spread_many_units_over_the_period():
     assert len(minutes) > 40 and len(hours) > 15 and len(days) == 7 and len(month_days) > 20
 
 
-def test_the_offset_shifts_the_minute_and_wraps_within_the_hour():
+def test_after_moves_the_slot_later_carrying_into_the_hour_and_the_day():
     for unit in UNITS[:50]:
-        base = int(fields('daily', unit)[0])
-        shifted = fields('daily', unit, 30)
-        assert int(shifted[0]) == (base + 30) % 60
-        assert shifted[1:] == fields('daily', unit)[1:]
+        minute, hour = (int(f) for f in fields('daily', unit)[:2])
+        later = minute + 60 * hour + 30
+        assert fields('daily', unit, 30) == [str(later % 60), str(later // 60 % 24), '*', '*', '*']
+        assert fields('hourly', unit, 30)[0] == str((minute + 30) % 60)
 
 
 @pytest.mark.parametrize('expression', ['*/15 * * * *', '30 2 * * 1-5', '0 3 1 * *'])

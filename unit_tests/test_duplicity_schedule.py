@@ -5,12 +5,15 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import tempfile
 
 import pytest
 from croniter import croniter
+from hypothesis import given, settings, strategies as st
 
 import duplicity_charm as charm
 import duplicity_config
+import duplicity_cron
 from duplicity_paths import UnitPaths
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,10 +65,12 @@ def test_two_units_of_one_application_get_different_daily_slots():
     assert len(slots) > 45
 
 
-@pytest.mark.parametrize('expression', ['* * * * *', '*/5 * * * *', '15 3 * * 0', '0 0 1 */2 *'])
-def test_a_cron_expression_passes_through_for_backups_and_retention(expression):
-    assert charm.cron_fields(expression, 'duplicity/3') == expression
-    assert charm.cron_fields(expression, 'duplicity/3', offset=30) == expression
+@pytest.mark.parametrize('expression,text', [
+    ('* * * * *', '* * * * *'), ('*/5 * * * *', '*/5 * * * *'), ('15 3 * * 0', '15 3 * * 0'),
+    ('0 0 1 */2 *', '0 0 1 */2 *'), ('0  4 * *\tsun\n', '0 4 * * sun')])
+def test_a_cron_expression_passes_through_normalised_for_backups_and_retention(expression, text):
+    assert charm.cron_fields(expression, 'duplicity/3') == text
+    assert charm.cron_fields(expression, 'duplicity/3', after=30) == text
 
 
 # ----------------------------------------------------------------------------- render_schedule
@@ -85,21 +90,130 @@ def schedule_lines(tmp_path, **config):
     return paths, [line for line in text.splitlines() if line and line[0] in '*0123456789']
 
 
+def command(paths, operation):
+    return '/usr/bin/python3 {} --spec {} {} >>{} 2>&1'.format(
+        os.path.join(ROOT, 'lib', 'duplicity_runner.py'), paths.spec_file, operation,
+        paths.log_file)
+
+
 def test_the_schedule_calls_the_runner_directly_with_the_system_python(tmp_path):
-    paths, lines = schedule_lines(tmp_path, backup_frequency='daily', retention_period='30d')
-    runner = os.path.join(ROOT, 'lib', 'duplicity_runner.py')
-    backup_when = charm.cron_fields('daily', 'duplicity/0')
-    retention_when = charm.cron_fields('daily', 'duplicity/0', 30)
+    paths, lines = schedule_lines(tmp_path, backup_frequency='weekly', retention_period='30d')
     assert lines == [
-        '{} root /usr/bin/python3 {} --spec {} backup >>{} 2>&1'.format(
-            backup_when, runner, paths.spec_file, paths.log_file),
-        '{} root /usr/bin/python3 {} --spec {} retention >>{} 2>&1'.format(
-            retention_when, runner, paths.spec_file, paths.log_file),
+        '{} root {}'.format(charm.cron_fields('weekly', 'duplicity/0'), command(paths, 'backup')),
+        '{} root {}'.format(charm.cron_fields('daily', 'duplicity/0', 30),
+                            command(paths, 'retention')),
     ]
     with open(paths.cron_file) as f:
         text = f.read()
     assert 'juju-run' not in text and 'juju-exec' not in text
     assert '.' not in os.path.basename(paths.cron_file)  # cron ignores names with dots
+
+
+@pytest.mark.parametrize('backup,deletion', [('daily', 'daily'), ('hourly\n', 'hourly'),
+                                             ('15 3 * * *', ' 15 3 * * * ')])
+def test_with_one_frequency_the_retention_run_follows_the_backup_on_its_line(
+        tmp_path, backup, deletion):
+    paths, lines = schedule_lines(tmp_path, backup_frequency=backup, deletion_frequency=deletion,
+                                  retention_period='30d')
+    when = charm.cron_fields(duplicity_cron.normalise(backup), 'duplicity/0')
+    assert lines == ['{} root {}; {}'.format(when, command(paths, 'backup'),
+                                             command(paths, 'retention'))]
+
+
+@pytest.mark.parametrize('key,value', [('backup_frequency', '0 0 L * *'),
+                                       ('backup_frequency', '0 0 31 2 *'),
+                                       ('deletion_frequency', '0 0 * * 1#2'),
+                                       ('retention_period', '30d\n')])
+def test_a_schedule_that_does_not_validate_removes_the_cron_file_and_never_raises(
+        tmp_path, key, value):
+    paths, lines = schedule_lines(tmp_path, backup_frequency='daily', retention_period='30d')
+    assert len(lines) == 1
+    paths, lines = schedule_lines(tmp_path, **{'backup_frequency': 'daily',
+                                                'retention_period': '30d', key: value})
+    assert lines is None and not os.path.exists(paths.cron_file)
+
+
+def test_a_schedule_with_a_trailing_newline_renders_one_working_line(tmp_path):
+    paths, lines = schedule_lines(tmp_path, backup_frequency='*/5 * * * *\n')
+    assert lines == ['*/5 * * * * root ' + command(paths, 'backup')]
+    with open(paths.cron_file) as f:
+        assert '\n\n' not in f.read()
+
+
+@pytest.mark.parametrize('app,lines', [('a' * 50, 1), ('a' * 150, 2)])
+def test_a_combined_line_cron_would_find_too_long_is_split(app, lines):
+    """Debian's cron drops the whole file when a command is over 998 characters."""
+    unit = app + '/17'
+    paths = UnitPaths.for_unit(unit)
+    runner = '/var/lib/juju/agents/unit-{}-17/charm/lib/duplicity_runner.py'.format(app)
+    config = {'backup_frequency': 'daily', 'deletion_frequency': 'daily',
+              'retention_period': '30d'}
+    rendered = charm.schedule_lines(config, unit, runner, paths.spec_file, paths.log_file)
+    assert len(rendered) == lines
+    assert all(len(command) <= charm.MAX_COMMAND for _, command in rendered)
+    if lines == 2:
+        assert rendered[1][0] == charm.cron_fields('daily', unit, 30)
+
+
+UNIT_NAMES = ['duplicity/{}'.format(n) for n in range(60)] + [
+    'mysql-backup/{}'.format(n) for n in range(30)] + ['a/0', 'backup-of-the-web-tier/117']
+PERIOD = {'hourly': HOUR, 'daily': DAY}
+
+
+@pytest.mark.parametrize('backup', ['hourly', 'daily', 'weekly', 'monthly'])
+@pytest.mark.parametrize('deletion', ['hourly', 'daily'])
+def test_the_retention_run_never_starts_before_the_units_backup(backup, deletion):
+    """For every unit: either one line runs the backup and then the retention run, or each
+    retention run is half an hour after a backup slot of its own period (never before the
+    backup, as the retention minute used to be for half of the units)."""
+    start = datetime.datetime(2026, 3, 2)
+    for unit in UNIT_NAMES:
+        entries = charm.schedule_entries({'backup_frequency': backup,
+                                          'deletion_frequency': deletion,
+                                          'retention_period': '30d'}, unit)
+        if backup == deletion:
+            assert entries == [(charm.cron_fields(backup, unit), ['backup', 'retention'])]
+            continue
+        (backup_when, ops1), (retention_when, ops2) = entries
+        assert (ops1, ops2) == (['backup'], ['retention'])
+        it = croniter(retention_when, start)
+        for _ in range(10):
+            run = it.get_next(datetime.datetime)
+            last_backup = croniter(backup_when, run + datetime.timedelta(seconds=1)).get_prev(
+                datetime.datetime)
+            after = (run - last_backup).total_seconds() % PERIOD[deletion]
+            assert after == 30 * 60, (unit, backup_when, retention_when, run)
+
+
+def test_retention_without_scheduled_backups_keeps_its_spread_slot():
+    entries = charm.schedule_entries({'backup_frequency': 'manual', 'deletion_frequency': 'daily',
+                                      'retention_period': '30d'}, 'duplicity/4')
+    assert entries == [(charm.cron_fields('daily', 'duplicity/4', 30), ['retention'])]
+
+
+@settings(max_examples=200, deadline=None)
+@given(backup=st.one_of(st.text(max_size=40), st.sampled_from(
+           ['daily\n', ' hourly', '*/5 * * * *\n', '0 0 L * *', '0 0 31 2 *', '0 0 * * 1#2'])),
+       deletion=st.one_of(st.text(max_size=40), st.sampled_from(
+           ['daily\n', '15 3 * * mon-fri', '0 0 ? * *'])))
+def test_every_accepted_frequency_renders_cron_lines_the_grammar_accepts(backup, deletion):
+    config = {'backup_frequency': backup, 'deletion_frequency': deletion,
+              'retention_period': '30d', 'full_if_older_than': '1M', 'backup_max_age': ''}
+    if duplicity_config.validate_schedule(config):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = UnitPaths.for_unit('duplicity/0', root=tmp)
+        os.makedirs(os.path.dirname(paths.cron_file))
+        os.makedirs(os.path.dirname(paths.logrotate_file))
+        charm.render_schedule(config, paths, ROOT)
+        with open(paths.cron_file) as f:
+            lines = f.read().splitlines()
+    entries = [line for line in lines if line and not line.startswith('#') and '=' not in line]
+    assert 1 <= len(entries) <= 2
+    for line in entries:
+        fields = line.split(' ')
+        duplicity_cron.parse(' '.join(fields[:5]))
+        assert fields[5] == 'root' and fields[6] == '/usr/bin/python3'
 
 
 def test_retention_alone_is_scheduled_with_deletion_frequency(tmp_path):
