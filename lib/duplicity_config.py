@@ -254,9 +254,12 @@ def exclude_pattern_problem(pattern):
     shown = repr(pattern[:60]) + ("..." if len(pattern) > 60 else "")
     if any(not c.isprintable() for c in pattern):
         return "exclude_paths has a pattern with a control character"
-    glob = pattern
+    glob, variants = pattern, (pattern,)
     if glob.lower().startswith("ignorecase:"):
-        glob = glob[len("ignorecase:"):].lower()  # what duplicity matches with
+        glob = glob[len("ignorecase:"):]
+        # what duplicity matches with: lower() up to 2.x, casefold() in 3.x
+        variants = (glob.lower(), glob.casefold())
+        glob = variants[0]
     if not glob.startswith(("/", "**")):
         return ("exclude_paths has {}: duplicity only takes patterns that start with / or ** "
                 "(e.g. /srv/data/cache or **/*.tmp)".format(shown))
@@ -265,12 +268,13 @@ def exclude_pattern_problem(pattern):
     if any(part in (".", "..") for part in glob.split("/")):
         return ("exclude_paths has {}: . and .. components never match (duplicity compares "
                 "normalised paths)".format(shown))
-    body = glob[:-1] if glob.endswith("/") and glob != "/" else glob
-    parts = body.split("/")
-    try:  # duplicity also compiles every leading part (to know which directories to scan)
-        regex = _glob_regex(body)
-        for k in range(1, len(parts)):
-            _glob_regex("/".join(parts[:k]))
+    try:
+        for variant in variants:
+            body = variant[:-1] if variant.endswith("/") and variant != "/" else variant
+            regex = _glob_regex(body)
+            parts = body.split("/")
+            for k in range(1, len(parts)):  # duplicity compiles each leading part too
+                _glob_regex("/".join(parts[:k]))
     except re.error:
         return "exclude_paths has {}: a [...] character class is malformed".format(shown)
     if glob == "/" or regex.match("/"):
