@@ -257,7 +257,7 @@ def exclude_pattern_problem(pattern):
     glob, variants = pattern, (pattern,)
     if glob.lower().startswith("ignorecase:"):
         glob = glob[len("ignorecase:"):]
-        # what duplicity matches with: lower() up to 2.x, casefold() in 3.x
+        # what duplicity matches with: lower() in 0.8, casefold() from 2.x on
         variants = (glob.lower(), glob.casefold())
         glob = variants[0]
     if not glob.startswith(("/", "**")):
