@@ -8,6 +8,7 @@ to fix it. An empty list means the group is valid. Nothing here does I/O.
 import base64
 import binascii
 import re
+import warnings
 from collections import OrderedDict
 
 import duplicity_helper
@@ -238,7 +239,9 @@ def _glob_regex(glob):
                 i = end + 1
         else:
             out.append(re.escape(c))
-    return re.compile("^" + "".join(out) + "($|/)", re.S)
+    with warnings.catch_warnings():  # "possible nested set" for [[...]: harmless, as in duplicity
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.compile("^" + "".join(out) + "($|/)", re.S)
 
 
 def exclude_pattern_problem(pattern):

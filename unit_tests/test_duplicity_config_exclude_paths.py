@@ -49,6 +49,7 @@ VALID = [
     ('{t}/log[!0-9]', {'logs/z'}),
     ('{t}/?eep.txt', {'keep.txt'}),
     ('{t}/log[', set()),                                   # an unclosed [ is a literal [
+    ('{t}/log[[:digit:]]', set()),                         # no POSIX classes: a set + ']'
     ('**/sub', {'sub/B.TMP', 'sub/c.txt'}),
     ('/nonexistent-elsewhere/cache', set()),               # outside every include: harmless
 ]
