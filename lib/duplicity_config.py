@@ -8,6 +8,7 @@ to fix it. An empty list means the group is valid. Nothing here does I/O.
 import base64
 import binascii
 import re
+import warnings
 from collections import OrderedDict
 
 import duplicity_cron
@@ -209,9 +210,101 @@ def validate_sources(config, relation_paths=(), relation_problems=()):
                 path))
         elif "\n" in path or ".." in path.split("/"):
             problems.append("aux_backup_directory has {!r}: use a plain absolute path".format(path))
+    problems.extend(validate_exclude_paths(config))
     if not problems and not backup_paths(config, relation_paths):
         problems.append("nothing to back up: relate a principal over the backup relation or set "
                         "aux_backup_directory")
+    return problems
+
+
+def _glob_regex(glob):
+    """The regular expression duplicity's globs mean: ** any path, * and ? within one
+    component, [...] a character class ([!...] or [^...] negated; an unclosed [ is literal).
+
+    Built the way duplicity builds it (globmatch.glob_to_regex in 0.8, 2.x and 3.x), so a
+    class Python's re refuses (such as [z-a]) is refused here instead of crashing duplicity.
+    """
+    out, i, n = [], 0, len(glob)
+    while i < n:
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        c = glob[i]
+        i += 1
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = i + (1 if i < n and glob[i] in "!^" else 0)
+            j += 1 if j < n and glob[j] == "]" else 0
+            end = glob.find("]", j)
+            if end < 0:
+                out.append(re.escape(c))
+            else:
+                body = glob[i:end].replace("\\", "\\\\")
+                out.append("[" + ("^" + body[1:] if body[0] in "!^" else body) + "]")
+                i = end + 1
+        else:
+            out.append(re.escape(c))
+    with warnings.catch_warnings():  # "possible nested set" for [[...]: harmless, as in duplicity
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.compile("^" + "".join(out) + "($|/)", re.S)
+
+
+def exclude_pattern_problem(pattern):
+    """Why duplicity would refuse one exclude pattern, or why it could never do what is
+    meant, or '' when it is fine. The message shows at most 60 characters of the pattern.
+
+    duplicity (0.8, 2.x, 3.x) backs up from / here and refuses, with a fatal error on every
+    backup, a glob that cannot match anything under its base directory: globs must start
+    with / or ** (``*.tmp`` must be written ``**/*.tmp``). It also refuses '//' inside a glob
+    and crashes on a character class Python cannot compile. An optional ``ignorecase:``
+    prefix makes the match case-insensitive.
+    """
+    shown = repr(pattern[:60]) + ("..." if len(pattern) > 60 else "")
+    if any(not c.isprintable() for c in pattern):
+        return "exclude_paths has a pattern with a control character"
+    glob, variants = pattern, (pattern,)
+    if glob.lower().startswith("ignorecase:"):
+        glob = glob[len("ignorecase:"):]
+        # what duplicity matches with: lower() in 0.8, casefold() from 2.x on
+        variants = (glob.lower(), glob.casefold())
+        glob = variants[0]
+    if not glob.startswith(("/", "**")):
+        return ("exclude_paths has {}: duplicity only takes patterns that start with / or ** "
+                "(e.g. /srv/data/cache or **/*.tmp)".format(shown))
+    if "//" in glob:
+        return "exclude_paths has {}: '//' is not allowed inside a pattern".format(shown)
+    if any(part in (".", "..") for part in glob.split("/")):
+        return ("exclude_paths has {}: . and .. components never match (duplicity compares "
+                "normalised paths)".format(shown))
+    try:
+        for variant in variants:
+            body = variant[:-1] if variant.endswith("/") and variant != "/" else variant
+            regex = _glob_regex(body)
+            parts = body.split("/")
+            for k in range(1, len(parts)):  # duplicity compiles each leading part too
+                _glob_regex("/".join(parts[:k]))
+    except re.error:
+        return "exclude_paths has {}: a [...] character class is malformed".format(shown)
+    if glob == "/" or regex.match("/"):
+        return "exclude_paths has {}: it matches / and would exclude everything".format(shown)
+    return ""
+
+
+def validate_exclude_paths(config):
+    """exclude_paths: comma/whitespace-separated duplicity globs, checked as duplicity reads
+    them (exclude_pattern_problem); the first few problems are reported."""
+    problems = []
+    for pattern in split_list(config.get("exclude_paths", "")):
+        problem = exclude_pattern_problem(pattern)
+        if problem and problem not in problems:
+            problems.append(problem)
+    if len(problems) > 3:
+        problems = problems[:3] + ["exclude_paths has {} more invalid patterns".format(
+            len(problems) - 3)]
     return problems
 
 

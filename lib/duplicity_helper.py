@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from duplicity_paths import UnitPaths, unit_slug
+from duplicity_paths import CHARM_SECRET_FILE_PATTERNS, UnitPaths, unit_slug
 
 OPERATIONS = ('backup', 'collection-status', 'list-current-files', 'restore', 'verify',
               'remove-older-than', 'remove-all-but-n-full', 'remove-all-inc-of-but-n-full',
@@ -218,6 +218,50 @@ def _clean_path(backend, path, what='path'):
     return parts
 
 
+# Remote directories of the host-based backends reach a shell on the backup server (the
+# --rsync-path command, rsync's own remote arguments before rsync 3.2.4, the mkdir/scp/ls/rm
+# commands of duplicity's scp mode), shlex.split of duplicity's rsync and lftp command lines,
+# and lftp's command parser. Each layer quotes differently (or not at all), so the names are
+# restricted to characters that need no quoting in any of them: no shell metacharacters, no
+# ':' (rsync's host:path and module syntax), and no component starting with '-' (an option
+# to mkdir, scp or rsync).
+REMOTE_PATH_BACKENDS = ('sftp', 'scp', 'rsync', 'ftp', 'ftps')
+REMOTE_NAME_CHARS = 'letters, digits and . _ - + , ='
+_REMOTE_COMPONENT_RE = re.compile(r'[A-Za-z0-9._+,=][A-Za-z0-9._+,=-]*')
+
+
+def remote_path_problem(path):
+    """Why ``path`` (a remote directory, '/'-separated) is unsafe for a remote shell, or ''.
+
+    The rule for every remote directory of the sftp, scp, rsync and ftp(s) backends, the
+    unit-name suffix included. Only the offending characters are named, never the path.
+    """
+    parts = [p for p in str(path).split('/') if p]
+    bad = []
+    for part in parts:
+        if _REMOTE_COMPONENT_RE.fullmatch(part):
+            continue
+        if part.startswith('-'):
+            return 'a directory name must not start with "-" (it would be read as an option)'
+        for c in part:
+            if not _REMOTE_COMPONENT_RE.fullmatch('a' + c) and c not in bad:
+                bad.append(c)
+    if bad:
+        shown = ' '.join(repr(c) if c.isprintable() else 'U+{:04X}'.format(ord(c))
+                         for c in bad[:5])
+        return ('the directory may only contain {} (a remote shell reads it); found {}'
+                .format(REMOTE_NAME_CHARS, shown))
+    return ''
+
+
+def _check_remote_path(backend, path):
+    """parse_remote's rule for the directory of a host-based backend (see remote_path_problem)."""
+    if backend in REMOTE_PATH_BACKENDS:
+        problem = remote_path_problem(path)
+        if problem:
+            raise _url_error(backend, problem)
+
+
 def parse_remote(backend, url):
     """Validate ``remote_backup_url`` for ``backend``; return a :class:`Remote`.
 
@@ -270,6 +314,7 @@ def parse_remote(backend, url):
             user = _reject_credentials(backend, m.group(1))
             host, port = _host_port(backend, m.group(1).rsplit('@', 1)[-1])
             parts = _clean_path(backend, m.group(2))
+            _check_remote_path(backend, m.group(2))
             if not parts:
                 raise _url_error(backend, 'the rsync module is missing after ::')
             return Remote(backend=backend, host=host, port=port, user=user, module=parts[0],
@@ -281,6 +326,7 @@ def parse_remote(backend, url):
     host, port = _host_port(backend, authority.rsplit('@', 1)[-1])
     absolute = path.startswith('/')
     parts = _clean_path(backend, path)
+    _check_remote_path(backend, path)
     if backend == 'rsync' and not parts:
         raise _url_error(backend, 'a directory is required after the host')
     clean = '/'.join(parts)
@@ -456,24 +502,49 @@ def _rsync_mkdir_option(remote, unit):
     target directory; ``mkdir -p`` via the remote shell works with any rsync version (unlike
     --mkpath, rsync >= 3.2.3 on both ends). The rsync backend splits its command line with
     shlex, and 2.x/3.x strip quotes at both ends of an --rsync-options value
-    (cli_util.SplitOptionsAction), so spaces and ``&`` are backslash-escaped instead of quoted;
-    parse_remote allows no quotes, spaces or backslashes in paths.
+    (cli_util.SplitOptionsAction), so spaces and ``&`` are backslash-escaped instead of quoted.
+    Quoting the directory cannot work here: duplicity's shlex.split removes one layer of
+    quotes before the remote shell sees the command. The directory is safe because it only
+    has characters no shell interprets (remote_path_problem, checked by parse_remote for
+    the URL and by unit_slug for the unit suffix, and again here).
     """
     directory = _join(remote.path, unit_slug(unit))
+    problem = remote_path_problem(directory)
+    if problem:  # parse_remote and unit_slug already refuse these: never reaches a shell
+        raise ValueError('remote_backup_url: ' + problem)
     if remote.path.startswith('/'):
         directory = '/' + directory
-    return r'--rsync-path=mkdir\ -p\ {}\ \&\&\ rsync'.format(directory)
+    return r'--rsync-path=mkdir\ -p\ --\ {}\ \&\&\ rsync'.format(directory)
+
+
+def always_excluded(paths, gnupg_home=''):
+    """What no backup may carry, as duplicity exclude patterns (design.md section 3).
+
+    Every duplicity unit's state, secrets, cache and log directories on the machine (not
+    only this unit's), a temporary GnuPG home outside them, and the files in every charm
+    directory where charmhelpers keeps config values and unit data
+    (duplicity_paths.CHARM_SECRET_FILE_PATTERNS).
+    """
+    own = list(paths.machine_dirs()) + list(paths.own_dirs()) + [paths.restore_dir]
+    if gnupg_home:
+        own.append(gnupg_home)
+    # a directory inside another excluded one needs no pattern of its own
+    dirs = []
+    for d in own:
+        if d not in dirs and not any(d != o and d.startswith(o.rstrip('/') + '/') for o in own):
+            dirs.append(d)
+    return dirs + list(CHARM_SECRET_FILE_PATTERNS)
 
 
 def selection_args(ctx):
-    """Excludes first (the charm's own dirs, then the user's patterns), includes, then **."""
-    own = list(ctx.paths.own_dirs()) + [ctx.paths.restore_dir, ctx.paths.log_dir]
-    home = ctx.gnupg_home
-    if home and not any(home == d or home.startswith(d.rstrip('/') + '/') for d in own):
-        own.append(home)
+    """Excludes first (always_excluded, then the user's patterns), includes, then **.
+
+    duplicity applies the first selection option that matches a path, so nothing a user
+    includes can bring back what is always excluded.
+    """
+    own = always_excluded(ctx.paths, ctx.gnupg_home)
     args = []
     seen = set()
-    own = [d for d in own if not any(d != o and d.startswith(o.rstrip('/') + '/') for o in own)]
     for pattern in own + list(ctx.excludes):
         if pattern and pattern not in seen:
             seen.add(pattern)

@@ -7,14 +7,16 @@ import os
 import re
 from dataclasses import dataclass
 
-_SLUG_OK = re.compile(r"^[A-Za-z0-9_-]+$")
+# A slug is also the last directory of every remote target (a remote shell may read it: see
+# duplicity_helper.remote_path_problem): no leading '-', no trailing newline (fullmatch).
+_SLUG_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 def unit_slug(unit_name):
     """``duplicity/0`` -> ``duplicity-0``: safe as a file name, a cron.d name and a URL part."""
     slug = unit_name.replace("/", "-")
-    if not _SLUG_OK.match(slug):
-        raise ValueError("unit name {!r} cannot be used in file names".format(unit_name))
+    if not _SLUG_OK.fullmatch(slug):
+        raise ValueError("unit name {!r} cannot be used in file names".format(unit_name[:80]))
     return slug
 
 
@@ -82,5 +84,25 @@ class UnitPaths:
         )
 
     def own_dirs(self):
-        """Directories the charm owns: always excluded from backups."""
+        """Directories this unit owns."""
         return [self.state_dir, self.cache_dir]
+
+    def machine_dirs(self):
+        """Directories holding every duplicity unit's state, secrets, caches and logs.
+
+        Derived from this unit's paths, so a unit test's root applies. Every backup excludes
+        them: a unit backing up /var/lib or / must not carry another unit's credentials.
+        """
+        return [os.path.dirname(self.state_dir), os.path.dirname(self.cache_dir), self.log_dir]
+
+
+# Files every charm directory (/var/lib/juju/agents/unit-*/charm/) may hold with secrets in
+# them: charmhelpers' hookenv.config() keeps the whole config (credentials included) in
+# .juju-persistent-config; charmhelpers' unitdata store .unit-state.db (a SQLite file, with its
+# -journal/-wal companions) holds what charms keep between hooks: reactive flags with values,
+# layer:leadership's copy of the leader settings (often generated passwords), config deltas.
+# Matched anywhere (duplicity globs starting with **), so a copy of an agent directory kept
+# elsewhere is excluded too. Always excluded from backups (design.md section 3,
+# exclude_paths).
+CHARM_SECRET_FILE_PATTERNS = ("**/.juju-persistent-config", "**/.unit-state.db",
+                              "**/.unit-state.db-*")

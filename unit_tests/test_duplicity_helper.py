@@ -212,9 +212,12 @@ def test_backup_selection_puts_excludes_first_then_includes_then_exclude_everyth
     argv = argv_for('backup')
     sel = [a for a in argv if a.startswith(('--include', '--exclude'))]
     assert sel == [
-        '--exclude=/var/lib/charm-duplicity/duplicity-0',
-        '--exclude=/var/cache/charm-duplicity/duplicity-0',
+        '--exclude=/var/lib/charm-duplicity',
+        '--exclude=/var/cache/charm-duplicity',
         '--exclude=/var/log/charm-duplicity',
+        '--exclude=**/.juju-persistent-config',
+        '--exclude=**/.unit-state.db',
+        '--exclude=**/.unit-state.db-*',
         '--exclude=/srv/data/cache',
         '--exclude=**/*.tmp',
         '--include=/etc',
@@ -227,6 +230,33 @@ def test_backup_excludes_a_temporary_gnupg_home_outside_the_charm_dirs():
     ctx = make_ctx(gnupg_home='/root/tmp-gnupg-xyz')
     argv = h.build_argv('backup', make_config(), ctx)
     assert argv.index('--exclude=/root/tmp-gnupg-xyz') < argv.index('--include=/etc')
+
+
+@pytest.mark.parametrize('operation', h.SELECTION_OPERATIONS)
+def test_every_units_state_cache_and_the_charm_config_files_are_excluded_before_any_include(
+        operation):
+    """A unit backing up /var/lib or / never carries another unit's secrets or a charm
+    directory's copy of the config: those excludes come before every include (duplicity's
+    first match wins), whatever the includes are."""
+    ctx = make_ctx(includes=('/', '/var/lib', '/var/lib/charm-duplicity/other-unit-3/secrets'),
+                   excludes=())
+    argv = h.build_argv(operation, make_config(), ctx)
+    first_include = min(i for i, a in enumerate(argv) if a.startswith('--include='))
+    for pattern in ('/var/lib/charm-duplicity', '/var/cache/charm-duplicity',
+                    '/var/log/charm-duplicity', '**/.juju-persistent-config',
+                    '**/.unit-state.db', '**/.unit-state.db-*'):
+        assert argv.index('--exclude=' + pattern) < first_include, pattern
+
+
+def test_always_excluded_follows_the_root_of_the_unit_paths(tmp_path):
+    paths = UnitPaths.for_unit(UNIT, root=str(tmp_path))
+    dirs = [d for d in h.always_excluded(paths) if not d.startswith('**')]
+    assert dirs == [str(tmp_path / 'var/lib/charm-duplicity'),
+                    str(tmp_path / 'var/cache/charm-duplicity'),
+                    str(tmp_path / 'var/log/charm-duplicity')]
+    for p in (paths.state_dir, paths.secrets_dir, paths.cache_dir, paths.restore_dir,
+              paths.status_file, paths.log_file):
+        assert any(p == d or p.startswith(d + '/') for d in dirs), p
 
 
 def test_backup_without_any_path_is_refused():
@@ -572,11 +602,65 @@ def test_ssh_without_a_private_key_does_not_name_a_missing_key_file():
 def test_rsync_over_ssh_creates_the_remote_directory_first():
     argv = argv_for('backup', 'rsync')
     opt = [a for a in argv if a.startswith('--rsync-options=')]
-    assert opt == [r'--rsync-options=--rsync-path=mkdir\ -p\ /srv/backups/duplicity-0\ \&\&\ rsync']
+    assert opt == [r'--rsync-options=--rsync-path=mkdir\ -p\ --\ /srv/backups/duplicity-0\ \&\&\ rsync']
     # what duplicity's rsync backend does with it: shlex.split of its command line
     value = opt[0].split('=', 1)[1]
     assert value.strip('"').strip("'") == value  # survives SplitOptionsAction (2.x/3.x)
-    assert shlex.split('rsync ' + value) == ['rsync', '--rsync-path=mkdir -p /srv/backups/duplicity-0 && rsync']
+    assert shlex.split('rsync ' + value) == [
+        'rsync', '--rsync-path=mkdir -p -- /srv/backups/duplicity-0 && rsync']
+
+
+def test_the_remote_shell_reads_the_rsync_directory_as_one_word():
+    """What the server's shell does with --rsync-path: one mkdir of one directory, then rsync."""
+    config = make_config('rsync', remote_backup_url='host.example.com/site_a+b,c=d.e-f')
+    value = [a for a in h.build_argv('backup', config, make_ctx())
+             if a.startswith('--rsync-options=')][0].split('=', 1)[1]
+    rsync_path = shlex.split(value)[0].split('=', 1)[1]
+    assert shlex.split(rsync_path) == ['mkdir', '-p', '--', 'site_a+b,c=d.e-f/duplicity-0', '&&',
+                                       'rsync']
+
+
+@pytest.mark.parametrize('backend', ['sftp', 'scp', 'rsync', 'ftp', 'ftps'])
+@pytest.mark.parametrize('path', [
+    'dir;touch /tmp/pwned', 'a&b', 'a(b)', 'a$(id)', 'a`id`', 'a|b', 'a>b', 'a<b', 'a*b',
+    'a~b', '~user/x', 'a!b', 'a{b,c}', 'a[b]', 'a:b', 'a^b', 'dir/-rf', '-x', 'caf\u00e9',
+    'a\x1bb',
+])
+def test_remote_directories_a_remote_shell_would_interpret_are_refused(backend, path):
+    url = 'host.example.com/' + path
+    with pytest.raises(ValueError) as err:
+        h.parse_remote(backend, url)
+    message = str(err.value)
+    assert message.startswith('remote_backup_url: ')
+    assert url not in message and path not in message  # only the offending characters
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize('url', ['host.example.com::mod;id/dir', 'host.example.com::mod/a&b'])
+def test_rsync_daemon_modules_and_directories_follow_the_same_rule(url):
+    with pytest.raises(ValueError, match='remote_backup_url: .*letters, digits'):
+        h.parse_remote('rsync', url)
+
+
+@pytest.mark.parametrize('backend', ['sftp', 'scp', 'rsync', 'ftp', 'ftps'])
+@pytest.mark.parametrize('path', ['site_a+b,c=d.e-f', 'Backups/2026/x.y', 'a=b/c,d+e',
+                                  '/abs/dir_1'])
+def test_unusual_remote_directories_needing_no_quoting_are_accepted(backend, path):
+    remote = h.parse_remote(backend, 'host.example.com/' + path)
+    assert remote.path.strip('/') == path.strip('/')
+    assert h.remote_path_problem(remote.path) == ''
+
+
+@pytest.mark.parametrize('url', ['file:///srv/a&b(c)', 's3:///bucket-1/a=b'])
+def test_backends_without_a_remote_shell_keep_their_own_path_rules(url):
+    backend = url.split(':')[0]
+    h.parse_remote(backend, url)
+
+
+def test_the_rsync_directory_is_checked_again_where_it_is_built():
+    remote = h.Remote(backend='rsync', host='h', path='dir;id')
+    with pytest.raises(ValueError, match='remote_backup_url'):
+        h._rsync_mkdir_option(remote, UNIT)
 
 
 def test_rsync_daemon_gets_no_ssh_options():

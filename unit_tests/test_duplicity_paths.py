@@ -21,8 +21,9 @@ def test_unit_slug_replaces_the_slash_with_a_hyphen(unit, slug):
 
 
 @pytest.mark.parametrize('unit', ['', 'dup.licity/0', 'dup licity/0', '../etc/0', 'a/b/../c',
-                                  'dup;rm -rf/0', 'dup\n/0', 'dupé/0', 'dup*/0'])
-def test_unit_slug_rejects_names_unusable_as_file_or_cron_names(unit):
+                                  'dup;rm -rf/0', 'dup\n/0', 'dupé/0', 'dup*/0', 'dup/0\n',
+                                  '-dup/0', '-/0', 'dup/0;id', 'dup/0&', 'dup(1)/0'])
+def test_unit_slug_rejects_names_unusable_as_file_cron_or_remote_directory_names(unit):
     with pytest.raises(ValueError, match='cannot be used in file names'):
         unit_slug(unit)
 
@@ -105,3 +106,17 @@ def test_no_units_file_lies_inside_another_units_directories():
             for path in path_fields(paths).values():
                 for own in other_paths.own_dirs():
                     assert not (path == own or path.startswith(own + '/')), (unit, path, other)
+
+
+def test_machine_dirs_hold_every_units_state_secrets_cache_and_log():
+    """What every backup excludes: the directories of all units, not only this one's."""
+    mine = UnitPaths.for_unit('duplicity/0')
+    dirs = mine.machine_dirs()
+    assert dirs == ['/var/lib/charm-duplicity', '/var/cache/charm-duplicity',
+                    '/var/log/charm-duplicity']
+    for unit in UNITS:
+        other = path_fields(UnitPaths.for_unit(unit))
+        for name, path in other.items():
+            if name in ('cron_file', 'logrotate_file'):
+                continue
+            assert any(path.startswith(d + '/') or path == d for d in dirs), (unit, name)
