@@ -8,7 +8,8 @@ secret-free reason. Nothing here changes a backup unless the action asks for it.
 import os
 import re
 
-from duplicity_runner import MAX_LISTED_FILES, OperationError, Runner, backups_table
+from duplicity_runner import (MAX_LISTED_FILES, OperationError, Runner, backups_table,
+                              check_in_place_path, check_restore_target)
 import duplicity_charm
 
 _UNIT = re.compile(r"^[a-z][a-z0-9-]*/\d+$")
@@ -25,6 +26,12 @@ _TIME_PATTERNS = [
 
 class ParamError(Exception):
     pass
+
+
+def shown(value, limit=200):
+    """A parameter value capped for a message."""
+    value = str(value)
+    return value if len(value) <= limit else value[:limit] + "..."
 
 
 def check_time(name, value):
@@ -62,27 +69,34 @@ def check_key_file(value):
 
 
 def check_path(value):
+    """A path inside the backup, relative to its root: no '..', NUL or line breaks, so that
+    ``target/<path>`` stays inside the target."""
     if not value:
         return None
+    value = str(value)
+    bad = ParamError("path {!r} is not a path inside the backup (as list-current-files "
+                     "shows it, e.g. srv/app/data.db)".format(shown(value)))
+    if any(c in value for c in "\0\n\r"):
+        raise bad
     path = value.strip().strip("/")
-    if not path or ".." in path.split("/") or "\n" in path:
-        raise ParamError("path {!r} is not a path inside the backup (as list-current-files "
-                         "shows it, e.g. srv/app/data.db)".format(value))
+    parts = path.split("/")
+    if not path or ".." in parts or "." in parts:
+        raise bad
+    inside = os.path.normpath(os.path.join("/target", path))
+    if not inside.startswith("/target/"):
+        raise bad
     return path
 
 
 def check_target(value):
+    """A new or empty directory root may restore into (duplicity_runner.check_restore_target:
+    no symbolic link on its path, it and every directory above it root's alone)."""
     if not value:
         return None
-    if not os.path.isabs(value):
-        raise ParamError("target {!r} must be an absolute path".format(value))
-    if os.path.lexists(value) and not os.path.isdir(value):
-        raise ParamError("target {} exists and is not a directory: give a new or empty "
-                         "directory".format(value))
-    if os.path.isdir(value) and os.listdir(value):
-        raise ParamError("target {} is not empty: give a new or empty directory (existing "
-                         "files are never overwritten)".format(value))
-    return value
+    try:
+        return check_restore_target(value)
+    except OperationError as err:
+        raise ParamError(str(err))
 
 
 def do_backup(runner, params):
@@ -136,6 +150,11 @@ def restore(runner, params):
     if in_place and target:
         raise ParamError("target and in-place exclude each other: in-place restores to the "
                          "original location")
+    if in_place:
+        try:
+            check_in_place_path(path)
+        except OperationError as err:
+            raise ParamError(str(err))
     return runner.restore(path=path, time=time, target=target, in_place=in_place,
                           source_unit=unit, private_key_file=key)
 

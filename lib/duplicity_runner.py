@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -569,45 +570,71 @@ class Runner:
             with self.gnupg_home(private_key_file) as home:
                 ctx = self.context(unit=source_unit, gnupg_home=home)
                 when = self.complete_time(time, source_unit)
-                if in_place:
-                    return self._restore_in_place(ctx, path, when)
-                return self._restore_to(ctx, path, when, target)
+                try:
+                    if in_place:
+                        return self._restore_in_place(ctx, path, when)
+                    return self._restore_to(ctx, path, when, target)
+                except OSError as err:
+                    raise OperationError("restore failed: {}".format(_shown(err)))
         return self.recorded("restore", run)
 
     def _restore_to(self, ctx, path, time, target):
-        created = False
+        """Restore into a fresh root-only staging directory, then move what was restored into
+        ``target`` (new or empty; default: a new directory in the unit's restore area) by
+        renames relative to its checked directory descriptor."""
         if not target:
             os.makedirs(self.paths.restore_dir, mode=0o700, exist_ok=True)
             target = os.path.join(self.paths.restore_dir, utcnow().strftime("%Y%m%dT%H%M%SZ"))
-            while os.path.exists(target):
+            while os.path.lexists(target):
                 target += "-1"
-        if os.path.exists(target):
-            if not os.path.isdir(target) or os.listdir(target):
-                raise OperationError("target {} must be a new or empty directory".format(target))
-        else:
-            os.makedirs(target, mode=0o700)
-            created = True
-        dest = duplicity_helper.restore_destination(target, path)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        returncode, output, _ = self.duplicity("restore", ctx, path=path or None, time=time,
-                                               target=target)
-        if returncode != 0 or not os.path.lexists(dest):
-            if created:
-                shutil.rmtree(target, ignore_errors=True)
-            if re.search(r"not found in archive", output):
-                raise OperationError("path {} is not in the backup{}".format(
-                    path, " at " + time if time else ""))
-            raise OperationError("restore failed: " + classify_failure(output, self.secrets()))
-        files = sum(len(f) for _, _, f in os.walk(target))
+        target = check_restore_target(target)
+        parts = path_parts(target, "target")
+        fd, existing = open_dir_nofollow(parts, "target", target)
+        try:
+            stage = _make_stage(fd, "/" + "/".join(parts[:existing]), self.paths.restore_dir)
+        finally:
+            os.close(fd)
+        allowed = (os.path.basename(stage),) if os.path.dirname(stage) == target else ()
+        try:
+            work = os.path.join(stage, "restore")
+            os.mkdir(work, 0o700)
+            dest = duplicity_helper.restore_destination(work, path)
+            os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
+            returncode, output, _ = self.duplicity("restore", ctx, path=path or None, time=time,
+                                                   target=work)
+            if returncode != 0 or not os.path.lexists(dest):
+                if re.search(r"not found in archive", output):
+                    raise OperationError("path {} is not in the backup{}".format(
+                        path, " at " + time if time else ""))
+                raise OperationError("restore failed: " + classify_failure(output, self.secrets()))
+            files = sum(len(f) for _, _, f in os.walk(work))
+            try:
+                fd, _ = open_dir_nofollow(parts, "target", target, create=True)
+                try:
+                    _move_entries(work, fd, allowed)
+                finally:
+                    os.close(fd)
+            except BaseException:
+                _remove_made_dirs(parts, existing)
+                raise
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
         return {"target": target, "files": files}
 
     def _restore_in_place(self, ctx, path, time):
+        """Restore ``path`` to its original place: into a root-only staging directory on the
+        same filesystem, then rename the original to ``<path>.pre-restore-<backup-id>`` and
+        the staged copy into place, both relative to the checked parent's descriptor."""
         original = "/" + path.strip("/")
-        parent = os.path.dirname(original)
-        if not os.path.isdir(parent):
-            raise OperationError("in-place: the parent directory {} of path does not exist".format(
-                parent))
-        stage = tempfile.mkdtemp(prefix=".duplicity-restore-", dir=parent)
+        parts = path_parts(original, "path")
+        parent_parts, name = parts[:-1], parts[-1]
+        parent = "/" + "/".join(parent_parts)
+        check_in_place_path(path)
+        fd, _ = open_dir_nofollow(parent_parts, "path", original)
+        try:
+            stage = _make_stage(fd, parent, self.paths.restore_dir)
+        finally:
+            os.close(fd)
         try:
             self.run_hooks("run-before-restore")
         except OperationError:
@@ -618,10 +645,12 @@ class Runner:
             raise
         result = "failed"
         try:
-            staged = duplicity_helper.restore_destination(stage, path)
-            os.makedirs(os.path.dirname(staged), exist_ok=True)
+            work = os.path.join(stage, "restore")
+            os.mkdir(work, 0o700)
+            staged = duplicity_helper.restore_destination(work, path)
+            os.makedirs(os.path.dirname(staged), mode=0o700, exist_ok=True)
             returncode, output, _ = self.duplicity("restore", ctx, path=path, time=time,
-                                                   target=stage)
+                                                   target=work)
             if returncode != 0 or not os.path.lexists(staged):
                 if re.search(r"not found in archive", output):
                     raise OperationError("path {} is not in the backup{}".format(
@@ -629,16 +658,9 @@ class Runner:
                 raise OperationError("restore failed: " + classify_failure(
                     output, self.secrets()))
             set_id = time_to_id(time) or (self.newest_set(ctx.unit) or ("latest",))[0]
-            kept = None
-            if os.path.lexists(original):
-                kept = "{}.pre-restore-{}".format(original, set_id)
-                if os.path.lexists(kept):
-                    kept += "-" + utcnow().strftime("%Y%m%dT%H%M%SZ")
-                os.rename(original, kept)
-            os.rename(staged, original)
+            files = _count_files(staged)
+            kept = _swap_into_place(staged, parent_parts, name, original, set_id)
             result = "ok"
-            files = sum(len(f) for _, _, f in os.walk(original)) if os.path.isdir(
-                original) else 1
             out = {"target": original, "files": files}
             if kept:
                 out["previous"] = kept
@@ -648,6 +670,237 @@ class Runner:
             after_error = self.run_after_hooks("run-after-restore", result)
             if after_error:
                 self.log(after_error)
+
+
+# ---------------------------------------------------------------- restoring without following links
+#
+# Root never writes through a path a non-root user controls (design.md section 7). A restore
+# goes into a fresh root-only directory and is moved from there with renames relative to
+# directory descriptors opened one component at a time from / with O_NOFOLLOW, each checked
+# with fstat: root-owned, and not writable by group or others. A root-owned directory with the
+# sticky bit (/tmp, /var/tmp) may be an ancestor: nobody but root can rename or remove what root
+# owns in it, and what is below must pass the same checks. It may not be the directory a
+# restore moves its files into (an existing target, or the parent of an in-place path).
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_MAX_SHOWN = 100
+
+
+def _shown(value):
+    value = str(value)
+    return value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN] + "..."
+
+
+class UnsafePath(OperationError):
+    """A restore location root must not write to; the message names the parameter."""
+
+
+def path_parts(value, param):
+    """An absolute path -> its components; no '..', NUL or newline (OperationError naming param)."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise UnsafePath("{} {!r} must be an absolute path".format(param, _shown(value)))
+    if any(c in value for c in "\0\n\r"):
+        raise UnsafePath("{} {!r} must not contain NUL or line breaks".format(
+            param, _shown(value)))
+    parts = [p for p in value.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafePath("{} {} must not contain '..'".format(param, _shown(value)))
+    return parts
+
+
+def _check_dir(fd, shown, param, value, final):
+    st = os.fstat(fd)
+    why = None
+    if st.st_uid != 0:
+        why = "is owned by uid {}, not root".format(st.st_uid)
+    elif st.st_mode & 0o022 and (final or not st.st_mode & stat.S_ISVTX):
+        why = "is writable by group or others (mode {:04o})".format(stat.S_IMODE(st.st_mode))
+    if why:
+        raise UnsafePath("{} {}: {} {}; root restores only into directories that only root "
+                         "can change".format(param, _shown(value), _shown(shown), why))
+    return st
+
+
+def _open_component(fd, name, shown, param, value, last):
+    """fd of directory ``name`` in directory ``fd``, or None if it does not exist."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=fd)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        if err.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafePath("{} {}: cannot open {}: {}".format(
+                param, _shown(value), _shown(shown), err.strerror))
+    try:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise UnsafePath("{} {}: {} is a symbolic link; give a path without symbolic links "
+                         "(root never restores through one)".format(
+                             param, _shown(value), _shown(shown)))
+    if last:
+        raise UnsafePath("{} {} exists and is not a directory: give a new or empty "
+                         "directory".format(param, _shown(value)))
+    raise UnsafePath("{} {}: {} is not a directory".format(param, _shown(value), _shown(shown)))
+
+
+def open_dir_nofollow(parts, param, value, create=False):
+    """Walk ``parts`` from / -> (fd of the deepest existing directory, its depth).
+
+    Every directory on the way is checked (root-owned, not writable by group or others; an
+    ancestor may be a root-owned sticky directory). With ``create``, missing components are
+    made (0700) and the depth is len(parts). The caller closes the fd.
+    """
+    fd = os.open("/", _DIR_FLAGS)
+    try:
+        _check_dir(fd, "/", param, value, final=not parts)
+        for depth, name in enumerate(parts):
+            shown = "/" + "/".join(parts[:depth + 1])
+            last = depth == len(parts) - 1
+            nfd = _open_component(fd, name, shown, param, value, last)
+            if nfd is None and create:
+                try:
+                    os.mkdir(name, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    pass  # made meanwhile: opened and checked like any other
+                except OSError as err:
+                    raise UnsafePath("{} {}: cannot create {}: {}".format(
+                        param, _shown(value), _shown(shown), err.strerror))
+                nfd = _open_component(fd, name, shown, param, value, last)
+            if nfd is None:
+                return fd, depth
+            os.close(fd)
+            fd = nfd
+            _check_dir(fd, shown, param, value, final=last)
+        return fd, len(parts)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def check_restore_target(value, param="target"):
+    """Refuse a restore target root must not write to; return it normalised.
+
+    It must be new or an empty directory; it and every directory on its path root-owned and
+    not writable by group or others (see above), with no symbolic link anywhere.
+    """
+    parts = path_parts(value, param)
+    if not parts:
+        raise UnsafePath("{} / is not a new or empty directory".format(param))
+    fd, depth = open_dir_nofollow(parts, param, value)
+    try:
+        if depth == len(parts) and os.listdir(fd):
+            raise UnsafePath("{} {} is not empty: give a new or empty directory (existing "
+                             "files are never overwritten)".format(param, _shown(value)))
+    finally:
+        os.close(fd)
+    return "/" + "/".join(parts)
+
+
+def check_in_place_path(path):
+    """Refuse an in-place restore of ``path`` (inside the backup) whose parent directory, or
+    any directory above it, is not root's alone or is reached through a symbolic link."""
+    original = "/" + path.strip("/")
+    parts = path_parts(original, "path")
+    fd, depth = open_dir_nofollow(parts[:-1], "path", original)
+    os.close(fd)
+    if depth < len(parts) - 1:
+        raise UnsafePath("path {}: in-place needs its parent directory {}, which does not "
+                         "exist".format(_shown(original), _shown(os.path.dirname(original))))
+    return original
+
+
+def _make_stage(near_fd, near, restore_dir):
+    """A fresh root-only directory on the filesystem of directory ``near_fd`` (path ``near``):
+    in the unit's restore area when that is on it, else made in ``near_fd`` itself."""
+    os.makedirs(restore_dir, mode=0o700, exist_ok=True)
+    fd, _ = open_dir_nofollow(path_parts(restore_dir, "restore area"), "restore area",
+                              restore_dir)
+    try:
+        if os.fstat(fd).st_dev == os.fstat(near_fd).st_dev:
+            return tempfile.mkdtemp(prefix=".staging-", dir=restore_dir)
+    finally:
+        os.close(fd)
+    for _ in range(100):
+        name = ".duplicity-restore-" + os.urandom(6).hex()
+        try:
+            os.mkdir(name, 0o700, dir_fd=near_fd)
+        except FileExistsError:
+            continue
+        return os.path.join(near, name)
+    raise OperationError("cannot create a staging directory in {}".format(_shown(near)))
+
+
+def _count_files(top):
+    if not os.path.isdir(top) or os.path.islink(top):
+        return 1
+    return sum(len(f) for _, _, f in os.walk(top))
+
+
+def _move_entries(src, dst_fd, allowed=()):
+    """Rename every entry of directory ``src`` (root-only) into directory ``dst_fd``, which must
+    hold nothing but ``allowed``; all or nothing."""
+    src_fd = os.open(src, _DIR_FLAGS)
+    moved = []
+    try:
+        if set(os.listdir(dst_fd)) - set(allowed):
+            raise UnsafePath("target is not empty any more: nothing was moved into it")
+        try:
+            for name in os.listdir(src_fd):
+                os.rename(name, name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+                moved.append(name)
+        except OSError:
+            for name in moved:
+                with contextlib.suppress(OSError):
+                    os.rename(name, name, src_dir_fd=dst_fd, dst_dir_fd=src_fd)
+            raise
+    finally:
+        os.close(src_fd)
+
+
+def _exists_at(name, dir_fd):
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _swap_into_place(staged, parent_parts, name, original, set_id):
+    """Rename ``original`` aside to ``<name>.pre-restore-<set_id>`` and ``staged`` into its
+    place, relative to the parent's descriptor checked again now; -> the kept path or None."""
+    pfd, depth = open_dir_nofollow(parent_parts, "path", original)
+    try:
+        if depth < len(parent_parts):
+            raise OperationError("in-place: the parent directory of path {} is gone".format(
+                _shown(original)))
+        sfd = os.open(os.path.dirname(staged), _DIR_FLAGS)
+        try:
+            kept = None
+            if _exists_at(name, pfd):
+                kept = "{}.pre-restore-{}".format(name, set_id)
+                if _exists_at(kept, pfd):
+                    kept += "-" + utcnow().strftime("%Y%m%dT%H%M%SZ")
+                os.rename(name, kept, src_dir_fd=pfd, dst_dir_fd=pfd)
+            try:
+                os.rename(os.path.basename(staged), name, src_dir_fd=sfd, dst_dir_fd=pfd)
+            except OSError:
+                if kept:
+                    os.rename(kept, name, src_dir_fd=pfd, dst_dir_fd=pfd)
+                raise
+        finally:
+            os.close(sfd)
+    finally:
+        os.close(pfd)
+    return os.path.join(os.path.dirname(original), kept) if kept else None
+
+
+def _remove_made_dirs(parts, depth):
+    """Remove the (empty) directories parts[depth:] that a failed restore made."""
+    for end in range(len(parts), depth, -1):
+        with contextlib.suppress(OSError):
+            os.rmdir("/" + "/".join(parts[:end]))
 
 
 def real_differences(output, includes):

@@ -1,5 +1,7 @@
 """Pure tests of lib/duplicity_actions.py: parameter checks, and that a bad parameter
 never reaches the runner (so it touches no backup)."""
+import os
+
 import pytest
 
 import duplicity_actions as a
@@ -125,7 +127,8 @@ def test_check_path_treats_empty_as_everything(value):
 
 
 @pytest.mark.parametrize("value", ["/", "//", "../etc", "srv/../../etc", "srv/..",
-                                   "srv/a\nb", "  /  "])
+                                   "srv/a\nb", "  /  ", "srv/a\0b", "srv/a\rb", "srv/./app",
+                                   "./srv", "a/b/../../../etc"])
 def test_check_path_rejects_paths_outside_the_backup_naming_the_parameter(value):
     with pytest.raises(a.ParamError, match=r"^path "):
         a.check_path(value)
@@ -147,8 +150,11 @@ def test_check_target_treats_empty_as_the_restore_area(value):
 @pytest.mark.parametrize("kind, message", [
     ("non-empty", "is not empty"),
     ("file", "is not a directory"),
-    ("symlink-to-file", "is not a directory"),
-    ("dangling-symlink", "is not a directory"),
+    ("symlink-to-file", "is a symbolic link"),
+    ("symlink-to-dir", "is a symbolic link"),
+    ("dangling-symlink", "is a symbolic link"),
+    ("symlink-in-path", "is a symbolic link"),
+    ("group-writable-parent", "is writable by group or others"),
     ("relative", "must be an absolute path"),
 ])
 def test_check_target_rejects_anything_but_a_new_or_empty_directory(tmp_path, kind, message):
@@ -161,14 +167,43 @@ def test_check_target_rejects_anything_but_a_new_or_empty_directory(tmp_path, ki
     elif kind == "symlink-to-file":
         (tmp_path / "file").write_text("precious")
         target.symlink_to(tmp_path / "file")
+    elif kind == "symlink-to-dir":
+        (tmp_path / "dir").mkdir()
+        target.symlink_to(tmp_path / "dir")
     elif kind == "dangling-symlink":
         target.symlink_to(tmp_path / "nowhere")
+    elif kind == "symlink-in-path":
+        (tmp_path / "dir").mkdir()
+        (tmp_path / "link").symlink_to(tmp_path / "dir")
+        target = tmp_path / "link" / "target"
+    elif kind == "group-writable-parent":
+        (tmp_path / "shared").mkdir()
+        (tmp_path / "shared").chmod(0o775)
+        target = tmp_path / "shared" / "target"
     value = "restore/here" if kind == "relative" else str(target)
     with pytest.raises(a.ParamError, match=r"^target ") as err:
         a.check_target(value)
     assert message in str(err.value)
     if kind == "non-empty":
         assert (target / "keep.txt").read_text() == "precious"
+    assert not (tmp_path / "dir").exists() or os.listdir(tmp_path / "dir") == []
+
+
+def test_restore_refuses_a_symlinked_target_and_an_in_place_path_under_a_writable_parent(
+        tmp_path):
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "dir")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (shared / "app").write_text("live")
+    runner = RecordingRunner()
+    with pytest.raises(a.ParamError, match=r"^target .*is a symbolic link"):
+        a.restore(runner, {"target": str(tmp_path / "link")})
+    with pytest.raises(a.ParamError, match=r"^path .*is writable by group or others"):
+        a.restore(runner, {"path": str(shared / "app"), "in-place": True})
+    assert runner.calls == []
+    assert os.listdir(tmp_path / "dir") == [] and (shared / "app").read_text() == "live"
 
 
 # ------------------------------------------------------------------ actions never reach the runner
@@ -178,6 +213,11 @@ def test_check_target_rejects_anything_but_a_new_or_empty_directory(tmp_path, ki
     ("restore", {"in-place": True, "path": "srv/a", "target": "/tmp/new-dir-x"}, "target"),
     ("restore", {"time": "yesterday"}, "time 'yesterday'"),
     ("restore", {"path": "../etc"}, "path '../etc'"),
+    ("restore", {"path": "srv/a\0b"}, "path 'srv/a\\x00b'"),
+    ("restore", {"target": "/srv/../etc"}, "target /srv/../etc must not contain '..'"),
+    ("restore", {"target": "/tmp/x\ny"}, "target '/tmp/x\\ny' must not contain NUL"),
+    ("restore", {"path": "/nonexistent-dir-x/app", "in-place": True},
+     "path /nonexistent-dir-x/app: in-place needs its parent directory"),
     ("restore", {"source-unit": "nobody"}, "source-unit 'nobody'"),
     ("restore", {"private-key-file": "/nonexistent/key.asc"}, "private-key-file"),
     ("list-current-files", {"time": "last week"}, "time 'last week'"),

@@ -233,7 +233,7 @@ def test_bad_parameters_touch_nothing_then_verify_and_an_in_place_restore_do_the
     changed = snapshot(data)
 
     # in-place restore of a path not in the backup: the hooks ran around it, nothing moved
-    # (its staging directory, made and removed beside the path, does touch data's mtime)
+    # (its root-only staging directory, in the restore area or beside the path, is removed)
     assert_failed(d, "restore", "path {} is not in the backup".format(missing),
                   path=missing, **{"in-place": True})
     assert log.read_text().splitlines() == ["before.sh", "after.sh failed"]
