@@ -392,6 +392,8 @@ class Runner:
         try:
             root = spec.get("root", "/")
             paths = UnitPaths.for_unit(spec["unit"], root=root)
+            if not isinstance(spec.get("config"), dict):
+                raise ValueError("config is not a mapping")
             if not os.path.isfile(paths.env_file):
                 raise OperationError("the unit's environment file {} is missing: see juju "
                                      "status (the next hook rewrites it)".format(paths.env_file))
@@ -399,8 +401,6 @@ class Runner:
             if not isinstance(secret_env, dict):
                 raise OperationError("the unit's environment file {} is unreadable: see juju "
                                      "status (the next hook rewrites it)".format(paths.env_file))
-            if not isinstance(spec.get("config"), dict):
-                raise ValueError("config is not a mapping")
             runner = cls(spec, secret_env, root=root)
         except OperationError:
             raise
@@ -693,9 +693,11 @@ class Runner:
                 self.record("backup", outcome)
             raise
 
-    def retention(self, wait=RETENTION_LOCK_WAIT):
-        """Remove chains older than retention_period. Waits up to ``wait`` seconds for a busy
-        lock (a long backup); still busy then, it is skipped (Busy), not recorded as failed."""
+    def retention(self, wait=None):
+        """Remove chains older than retention_period. Waits up to ``wait`` seconds
+        (RETENTION_LOCK_WAIT) for a busy lock (a long backup); still busy then, it is skipped
+        (Busy), not recorded as failed."""
+        wait = RETENTION_LOCK_WAIT if wait is None else wait
         period = self.config.get("retention_period", "manual")
         if period == "manual":
             return {"status": "ok", "skipped": "retention_period is manual"}
