@@ -457,11 +457,34 @@ class Runner:
             os.ftruncate(fd, 0)
             os.pwrite(fd, "{} pid {} since {}".format(
                 operation, os.getpid(), utcnow().strftime(ID_FORMAT)).encode(), 0)
+            self.sweep_leftovers()
             yield
         finally:
             if locked:
                 stop_gpg_agent(self.paths.gnupg_home)
             os.close(fd)
+
+    def sweep_leftovers(self):
+        """Remove what a run killed outright (SIGKILL, a reboot) left: duplicity's temp
+        files and log-fd files in the temp dir, temporary GnuPG homes. Only the lock holder
+        creates them, so with the lock held, any there are leftovers."""
+        for directory, keep in ((self.paths.temp_dir, lambda name: False),
+                                (self.paths.state_dir,
+                                 lambda name: not name.startswith("gnupg-"))):
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                if keep(name):
+                    continue
+                path = os.path.join(directory, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    stop_gpg_agent(path)
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
 
     def context(self, unit=None, gnupg_home="", log_file="", with_selection=False):
         return duplicity_helper.Context(
@@ -583,6 +606,11 @@ class Runner:
                      os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            prefix = "." + os.path.basename(self.paths.status_file) + "."
+            for name in os.listdir(self.paths.status_dir):   # a killed writer's temp file
+                if name.startswith(prefix):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(self.paths.status_dir, name))
             status = read_json(self.paths.status_file, {}) or {}
             status[key] = outcome
             if key == "backup" and outcome.get("status") == "ok":

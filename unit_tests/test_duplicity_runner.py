@@ -999,3 +999,18 @@ def test_concurrent_records_from_processes_all_land(tmp_path):
         _, err = proc.communicate()
         assert proc.returncode == 0, err.decode()
     assert outcome_of(runner) == {'key-{}'.format(n): {'i': 39} for n in range(4)}
+
+
+def test_what_a_killed_run_left_behind_is_swept_when_the_lock_is_next_taken(tmp_path):
+    runner = make_runner(tmp_path)
+    paths = runner.paths
+    os.makedirs(os.path.join(paths.temp_dir, 'duplicity-k2j-tempdir'))
+    open(os.path.join(paths.temp_dir, 'duplicity-log-abc'), 'w').close()
+    os.makedirs(os.path.join(paths.state_dir, 'gnupg-x1y2'))
+    open(os.path.join(paths.status_dir, '.duplicity-0.json.q9w8'), 'w').close()
+    open(os.path.join(paths.status_dir, '.duplicity-1.json.q9w8'), 'w').close()  # not ours
+    with runner.lock('backup'):
+        assert os.listdir(paths.temp_dir) == []
+        assert sorted(os.listdir(paths.state_dir)) == ['lock', 'secrets', 'spec.json']
+    runner.record('backup', {'status': 'ok'})
+    assert sorted(os.listdir(paths.status_dir)) == ['.duplicity-1.json.q9w8', 'duplicity-0.json']
