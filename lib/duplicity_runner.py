@@ -197,6 +197,7 @@ _ERROR_CODES = {
         "directory)",
     53: "no space left on the destination",
 }
+_BACKEND_CODES = {38, 51, 52}
 DEADLINE_MARK = "charm-duplicity: run stopped at its deadline"
 
 _TEXT_CHECKS = [
@@ -271,18 +272,16 @@ def classify_failure(text, secrets=(), returncode=None, machine_log="", deadline
         return ("deadline: duplicity ran longer than run_timeout ({}) and was stopped; the "
                 "backend may hang: check it, or raise run_timeout".format(
                     "{}s".format(deadline) if deadline is not None else "see the log"))
-    reason = None
     codes = [code for code, _, _ in errors] + ([returncode] if returncode else [])
-    for code in reversed(codes):
-        if code in _ERROR_CODES:
-            reason = _ERROR_CODES[code]
-            break
     error_text = "\n".join(message for _, _, message in errors)
-    if reason is None:
-        for pattern, label in _TEXT_CHECKS[1:]:
-            if re.search(pattern, error_text) or re.search(pattern, text):
-                reason = label
-                break
+    # codes a backend may use for any failure (azure: 38 or 52 for a refused key too) yield
+    # to what the error says; the others name their fault whatever the text
+    by_code = [_ERROR_CODES[code] for code in reversed(codes) if code in _ERROR_CODES]
+    definite = [_ERROR_CODES[code] for code in reversed(codes)
+                if code in _ERROR_CODES and code not in _BACKEND_CODES]
+    by_text = [label for pattern, label in _TEXT_CHECKS[1:]
+               if re.search(pattern, error_text) or re.search(pattern, text)]
+    reason = (definite or by_text or by_code or [None])[0]
     if errors and errors[-1][2]:
         detail = _meaningful_line(errors[-1][2].splitlines()[0])
     else:

@@ -1014,3 +1014,17 @@ def test_what_a_killed_run_left_behind_is_swept_when_the_lock_is_next_taken(tmp_
         assert sorted(os.listdir(paths.state_dir)) == ['lock', 'secrets', 'spec.json']
     runner.record('backup', {'status': 'ok'})
     assert sorted(os.listdir(paths.status_dir)) == ['.duplicity-1.json.q9w8', 'duplicity-0.json']
+
+
+@pytest.mark.parametrize('returncode,log,reason', [
+    # duplicity's azure backend: any container failure is "connection failed" (38), any
+    # other error "not found" (52); the error's text says what it was
+    (38, 'ERROR 38\n. Could not create Azure container: AuthenticationFailed: Server failed '
+         'to authenticate the request.\n', 'authentication refused'),
+    (52, "ERROR 52 'put'\n. Giving up after 5 attempts. ClientAuthenticationError: "
+         "AuthenticationFailed\n", 'authentication refused'),
+    (52, "ERROR 52 'list'\n. Giving up after 5 attempts. ContainerNotFound\n",
+     'not found at the destination'),
+])
+def test_backend_codes_any_failure_may_carry_yield_to_the_error_text(returncode, log, reason):
+    assert r.classify_failure('', (), returncode, log).startswith(reason)
