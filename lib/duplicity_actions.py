@@ -7,9 +7,11 @@ secret-free reason. Nothing here changes a backup unless the action asks for it.
 
 import os
 import re
+import traceback
 
-from duplicity_runner import (MAX_LISTED_FILES, OperationError, Runner, backups_table,
-                              check_in_place_path, check_restore_target)
+from duplicity_runner import (MAX_LISTED_FILES, MAX_MESSAGE, ID_FORMAT, OperationError, Runner,
+                              backups_table, check_in_place_path, check_restore_target,
+                              unexpected_message, utcnow)
 import duplicity_charm
 
 _UNIT = re.compile(r"^[a-z][a-z0-9-]*/\d+$")
@@ -101,11 +103,14 @@ def check_target(value):
 
 def do_backup(runner, params):
     outcome = runner.backup(full=bool(params.get("full")))
-    results = {"backup-type": outcome["type"], "backup-id": outcome["backup-id"]}
+    results = {"backup-type": outcome["type"], "backup-id": outcome["backup-id"],
+               "status": outcome["status"]}
     for key in ("elapsed-time", "source-files", "source-file-size", "new-files", "changed-files",
                 "deleted-files", "destination-size-change", "errors", "warning"):
         if key in outcome:
             results[key] = outcome[key]
+    if outcome.get("unreadable"):
+        results["unreadable"] = "\n".join(outcome["unreadable"])
     return results
 
 
@@ -199,16 +204,31 @@ ACTIONS = {
 
 
 def run(name, params, spec_file):
-    """(results, failure message): exactly one of them is None."""
+    """(results, failure message): exactly one of them is None. Never raises: an error
+    nobody foresaw fails the action with a short, secret-free message (the traceback goes to
+    the unit's root-only log) and is recorded as the last action's outcome."""
+    runner = None
     try:
         runner = Runner.from_files(spec_file)
         return ACTIONS[name](runner, params), None
     except ParamError as err:
-        return None, str(err)
+        return None, str(err)[:MAX_MESSAGE]
     except OperationError as err:
         message = str(err)
         if not message.startswith(name + " failed"):  # the runner may have said so already
             message = "{} failed: {}".format(name, message)
+        return None, message[:MAX_MESSAGE]
+    except Exception as err:
+        secrets = runner.secrets() if runner is not None else ()
+        message = "{} failed: {}".format(name, unexpected_message(err, secrets))[:MAX_MESSAGE]
+        if runner is not None:
+            try:
+                runner.log("{}: unexpected error\n{}".format(name, traceback.format_exc()))
+                runner.record("last-action", {"operation": name, "status": "failed",
+                                              "time": utcnow().strftime(ID_FORMAT),
+                                              "error": message})
+            except Exception:
+                pass
         return None, message
 
 
@@ -216,8 +236,13 @@ def main(name):
     from charmhelpers.core import hookenv
 
     os.umask(0o077)
-    results, failure = run(name, hookenv.action_get() or {},
-                           duplicity_charm.unit_paths().spec_file)
+    try:
+        params = hookenv.action_get() or {}
+        spec_file = duplicity_charm.unit_paths().spec_file
+    except Exception as err:
+        hookenv.action_fail("{} failed: {}".format(name, unexpected_message(err))[:MAX_MESSAGE])
+        return 0
+    results, failure = run(name, params, spec_file)
     if failure:
         hookenv.action_fail(failure)
     else:

@@ -413,14 +413,19 @@ def status_message(results, runtime_problems=(), last_backup=None, last_success=
     if problems:
         return "blocked", "; ".join(problems)
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    if last_backup and last_backup.get("status") != "ok":
+    if last_backup and last_backup.get("status") not in ("ok", "partial"):
         return "blocked", "last backup failed at {}: {}".format(
             last_backup.get("time", "?"), last_backup.get("error") or "see the log")[:400]
     notes = []
     if retention and retention.get("status") == "failed":
         notes.append("retention run failed at {}: {}".format(retention.get("time"),
                                                              retention.get("error")))
-    if not last_success:
+    if last_backup and last_backup.get("status") == "partial":
+        # a set was written, but without the files duplicity could not read: warn, not ok
+        message = "WARNING: last backup {} ({}) is partial: {}".format(
+            last_backup.get("backup-id"), last_backup.get("type"),
+            last_backup.get("warning") or "some files could not be read")
+    elif not last_success:
         message = "ready; no backup yet"
     else:
         message = "last backup ok {} ({})".format(last_success.get("backup-id"),

@@ -48,6 +48,7 @@ SELECTION_OPERATIONS = ('backup', 'verify')
 V_BOTO3_S3 = (0, 8, 23)        # s3:// is the boto3 backend from here on
 V_PATH_TO_RESTORE = (2, 0)     # --file-to-restore renamed --path-to-restore, 'incr' alias
 V_CONCURRENCY = (3, 0)         # --concurrency
+NETWORK_TIMEOUT = 120          # duplicity's --timeout: seconds a backend socket may stay silent
 
 # Environment variables that must never leak from the caller into duplicity: they would
 # override what the charm decides (credentials, key material, ssh agent, rsync shell).
@@ -652,7 +653,8 @@ def build_argv(operation, config, ctx, *, full=False, time=None, path=None, targ
     common = ['--archive-dir=' + ctx.paths.archive_dir,
               '--name=' + unit_slug(ctx.unit),
               '--tempdir=' + ctx.paths.temp_dir,
-              '--verbosity=notice']
+              '--verbosity=notice',
+              '--timeout={}'.format(NETWORK_TIMEOUT)]
     if ctx.log_file:
         common.append('--log-file=' + ctx.log_file)
     common += _encryption_args(config, ctx)

@@ -21,10 +21,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,6 +35,10 @@ import duplicity_helper  # noqa: E402
 from duplicity_paths import UnitPaths, unit_slug  # noqa: E402
 
 HOOK_TIMEOUT = 3600
+DEFAULT_RUN_TIMEOUT = 86400      # run_timeout's default: a duplicity run's deadline, seconds
+KILL_GRACE = 10                  # seconds between SIGTERM and SIGKILL of a run past its deadline
+RETENTION_LOCK_WAIT = 6 * 3600   # how long a scheduled retention run waits for a busy lock
+MAX_MESSAGE = 300                # cap of a failure message (status, action-fail, record)
 ID_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 MAX_LISTED_FILES = 200
 _STAT_KEYS = {
@@ -65,16 +72,28 @@ def backup_id(dup_time):
     return datetime.datetime.strptime(dup_time, "%Y%m%dT%H%M%SZ").strftime(ID_FORMAT)
 
 
+class Unexpected(OperationError):
+    """An error the runner did not foresee, turned into a recorded, secret-free failure."""
+
+
 def write_json_atomic(path, data, mode):
+    """Write ``data`` as JSON to ``path`` atomically: a temp file of a unique name in the same
+    directory (so concurrent writers never share one), mode set before the content, renamed
+    over ``path``; the temp file never outlives a failure."""
     text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-    tmp = path + ".new"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                               dir=os.path.dirname(path) or ".")
     try:
-        os.fchmod(fd, mode)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        try:
+            os.fchmod(fd, mode)
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def read_json(path, default=None):
@@ -154,52 +173,202 @@ def backups_table(sets):
     return "\n".join([header, "-" * len(header)] + rows)
 
 
-def classify_failure(text, secrets=()):
-    """A short, secret-free reason for a failed duplicity run."""
-    checks = [
-        (r"Connection refused|Name or service not known|No route to host|timed out|"
-         r"Could not connect|Unable to connect|getaddrinfo|Network is unreachable|EndpointConnectionError|"
-         r"Max retries exceeded|Connection reset",
-         "backend unreachable"),
-        (r"Authentication failed|Permission denied \(publickey|Login incorrect|530 |"
-         r"InvalidAccessKeyId|SignatureDoesNotMatch|AuthenticationFailed|AccessDenied|"
-         r"Access Denied|AuthorizationFailure",
-         "authentication refused by the backup server"),
-        (r"[Hh]ost key|REMOTE HOST IDENTIFICATION|not found in known_hosts|"
-         r"Host key verification failed|BadHostKey",
-         "SSH host key verification failed (check known_host_key)"),
-        (r"Bad session key|decryption failed|bad passphrase|BAD PASSPHRASE|"
-         r"No secret key|GPGError|gpg: decryption",
-         "decryption failed: wrong passphrase or private key"),
-        (r"No space left on device|ENOSPC|Disk quota exceeded",
-         "no space left on the destination or in the temp dir"),
-        (r"No backup chains with active signatures found|No such file or directory.*manifest|"
-         r"Found 0 backup chains|No backup chains found|No signature chains found",
-         "no backup found at the destination"),
-        (r"certificate verify failed|CERTIFICATE_VERIFY_FAILED|Certificate verification",
-         "TLS certificate verification failed (check ca_certificate)"),
-    ]
-    reason = None
-    for pattern, label in checks:
-        if re.search(pattern, text):
-            reason = label
-            break
-    detail = ""
-    for line in reversed(text.splitlines()):
-        line = line.strip().lstrip(". ").strip()
+# duplicity's exit codes / ERROR record codes (log.ErrorCode, the same in 0.8, 2.x and 3.x)
+# that name their fault by themselves -> what the failure message says, fault and fix
+_ERROR_CODES = {
+    3: "the backups at the destination were made on another host (hostname mismatch): "
+       "use source-unit to read another unit's backups",
+    8: "the destination URL is not valid for duplicity: check remote_backup_url",
+    21: "a backup volume at the destination is corrupt (hash mismatch): run verify, "
+        "then do-backup full=true to start a sound chain",
+    35: "not enough free space in the unit's temp dir (/var/cache/charm-duplicity): free "
+        "some, or lower volsize",
+    38: "backend unreachable: the backup server refused or dropped the connection",
+    42: "the backups at the destination were made from another source directory (as after "
+        "switching from the upstream duplicity charm): run do-backup full=true to start a "
+        "new chain there",
+    44: "a backup volume at the destination has the wrong size (corrupt or cut short): run "
+        "verify, then do-backup full=true to start a sound chain",
+    45: "the backups at the destination were encrypted another way (passphrase vs public "
+        "key): restore the encryption settings they were made with, or start a new chain "
+        "with do-backup full=true",
+    51: "permission denied by the backup server: check the credentials and the remote "
+        "directory's permissions",
+    52: "not found at the destination: check remote_backup_url (bucket, container or "
+        "directory)",
+    53: "no space left on the destination",
+}
+_BACKEND_CODES = {38, 51, 52}
+DEADLINE_MARK = "charm-duplicity: run stopped at its deadline"
+
+_TEXT_CHECKS = [
+    (DEADLINE_MARK, None),   # replaced by the deadline message
+    (r"Another duplicity instance is already running",
+     "another duplicity run holds this unit's archive directory (a run outside the charm, or "
+     "one left from a killed run): wait for it to end, or end it"),
+    (r"Connection refused|Name or service not known|No route to host|timed out|"
+     r"Could not connect|Unable to connect|getaddrinfo|Network is unreachable|"
+     r"EndpointConnectionError|Max retries exceeded|Connection reset",
+     "backend unreachable"),
+    (r"Authentication failed|Permission denied \(publickey|Login incorrect|530 |"
+     r"InvalidAccessKeyId|SignatureDoesNotMatch|AuthenticationFailed|AccessDenied|"
+     r"Access Denied|AuthorizationFailure",
+     "authentication refused by the backup server"),
+    (r"[Hh]ost key|REMOTE HOST IDENTIFICATION|not found in known_hosts|"
+     r"Host key verification failed|BadHostKey",
+     "SSH host key verification failed (check known_host_key)"),
+    (r"Bad session key|decryption failed|bad passphrase|BAD PASSPHRASE|"
+     r"No secret key|GPGError|gpg: decryption",
+     "decryption failed: wrong passphrase or private key"),
+    (r"No space left on device|ENOSPC|Disk quota exceeded",
+     "no space left on the destination or in the temp dir"),
+    (r"No backup chains with active signatures found|No such file or directory.*manifest|"
+     r"Found 0 backup chains|No backup chains found|No signature chains found",
+     "no backup found at the destination"),
+    (r"certificate verify failed|CERTIFICATE_VERIFY_FAILED|Certificate verification",
+     "TLS certificate verification failed (check ca_certificate)"),
+]
+
+
+def log_records(machine_log, level):
+    """The records of one level (ERROR, WARNING) in duplicity's --log-file output, as
+    (code, extra, message) tuples; the message is the record's '. '-prefixed lines."""
+    records = []
+    lines = machine_log.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^" + level + r" (\d+)(?: (.*))?$", line)
+        if m:
+            body = []
+            for follow in lines[i + 1:]:
+                if not follow.startswith("."):
+                    break
+                body.append(follow[2:])
+            records.append((int(m.group(1)), m.group(2) or "", "\n".join(body).strip()))
+    return records
+
+
+def _meaningful_line(text, prefer_fatal=False):
+    lines = [line.strip().lstrip(". ").strip() for line in text.splitlines()]
+    if prefer_fatal:
+        for line in lines:
+            if line.startswith(("Fatal Error:", "Fatal error:")):
+                return line
+    for line in reversed(lines):
         if line and not line.startswith(("Traceback", "File ", "^", "=====")):
-            detail = line
-            break
+            return line
+    return ""
+
+
+def classify_failure(text, secrets=(), returncode=None, machine_log="", deadline=None):
+    """A short, secret-free reason for a failed duplicity run: what went wrong and, where
+    known, what to do.
+
+    By precedence: a run the runner stopped at its deadline; duplicity's exit code and the
+    codes of the ERROR records it wrote to its --log-file (``machine_log``); patterns in the
+    error records and the output. The quoted detail is the fatal error's own line, not
+    whatever duplicity printed last.
+    """
+    errors = log_records(machine_log or "", "ERROR")
+    if deadline is not None or DEADLINE_MARK in text:
+        return ("deadline: duplicity ran longer than run_timeout ({}) and was stopped; the "
+                "backend may hang: check it, or raise run_timeout".format(
+                    "{}s".format(deadline) if deadline is not None else "see the log"))
+    codes = [code for code, _, _ in errors] + ([returncode] if returncode else [])
+    error_text = "\n".join(message for _, _, message in errors)
+    # codes a backend may use for any failure (azure: 38 or 52 for a refused key too) yield
+    # to what the error says; the others name their fault whatever the text
+    by_code = [_ERROR_CODES[code] for code in reversed(codes) if code in _ERROR_CODES]
+    definite = [_ERROR_CODES[code] for code in reversed(codes)
+                if code in _ERROR_CODES and code not in _BACKEND_CODES]
+    by_text = [label for pattern, label in _TEXT_CHECKS[1:]
+               if re.search(pattern, error_text) or re.search(pattern, text)]
+    reason = (definite or by_text or by_code or [None])[0]
+    if errors and errors[-1][2]:
+        detail = _meaningful_line(errors[-1][2].splitlines()[0])
+    else:
+        detail = _meaningful_line(text, prefer_fatal=True)
     detail = redact(detail, secrets)[:200]
     if reason and detail:
-        return "{} ({})".format(reason, detail)
-    return reason or detail or "duplicity failed"
+        message = "{} ({})".format(reason, detail)
+    else:
+        message = reason or detail or "duplicity failed{}".format(
+            " with exit code {}".format(returncode) if returncode else "")
+    return message[:MAX_MESSAGE]
 
 
 def redact(text, secrets):
     for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def run_with_deadline(argv, env, deadline):
+    """Run argv in a process group of its own, output and errors merged; past ``deadline``
+    seconds, SIGTERM the whole group, then SIGKILL it KILL_GRACE seconds later.
+    Returns (returncode, output, timed_out)."""
+    try:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, cwd="/", start_new_session=True)
+    except OSError as err:
+        return 127, "cannot run duplicity: {}".format(err.strerror or err), False
+    timed_out = False
+    try:
+        out, _ = proc.communicate(timeout=deadline)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        out = b""
+        for sig, grace in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, KILL_GRACE)):
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, sig)
+            try:
+                out, _ = proc.communicate(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:   # a child outside the group holds the pipe open: stop reading it
+            proc.stdout.close()
+            proc.wait()
+        # the group's stragglers, if duplicity went first
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    output = (out or b"").decode(errors="replace")
+    if timed_out:
+        output += "\n{} ({}s)\n".format(DEADLINE_MARK, deadline)
+    return proc.returncode, output, timed_out
+
+
+def unexpected_message(err, secrets=()):
+    """'unexpected error (<type>: <first line of the message>)', redacted and capped."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    text = redact(text, secrets)[:200]
+    return "unexpected error ({}{})".format(type(err).__name__, ": " + text if text else "")
+
+
+def _int(value):
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+MAX_UNREADABLE = 10
+
+
+def unreadable_files(machine_log):
+    """The files duplicity could not read (its 'cannot read' warnings, code 10), first few."""
+    files = []
+    for code, extra, message in log_records(machine_log or "", "WARNING"):
+        if code == 10:
+            path = extra.strip()
+            if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
+                path = path[1:-1]
+            files.append((path or message)[:200])
+    return files[:MAX_UNREADABLE]
+
+
+def partial_warning(errors, unreadable):
+    return ("{} file(s) could not be read and are not in this backup{}; see the unit's log"
+            .format(errors, " (e.g. {})".format(unreadable[0]) if unreadable else ""))
 
 
 # ---------------------------------------------------------------- the runner
@@ -220,9 +389,26 @@ class Runner:
         if spec is None:
             raise OperationError("the unit is not configured (no {}): see juju status".format(
                 spec_file))
-        paths = UnitPaths.for_unit(spec["unit"], root=spec.get("root", "/"))
-        secret_env = read_json(paths.env_file, {})
-        return cls(spec, secret_env, root=spec.get("root", "/"))
+        try:
+            root = spec.get("root", "/")
+            paths = UnitPaths.for_unit(spec["unit"], root=root)
+            if not isinstance(spec.get("config"), dict):
+                raise ValueError("config is not a mapping")
+            if not os.path.isfile(paths.env_file):
+                raise OperationError("the unit's environment file {} is missing: see juju "
+                                     "status (the next hook rewrites it)".format(paths.env_file))
+            secret_env = read_json(paths.env_file)
+            if not isinstance(secret_env, dict):
+                raise OperationError("the unit's environment file {} is unreadable: see juju "
+                                     "status (the next hook rewrites it)".format(paths.env_file))
+            runner = cls(spec, secret_env, root=root)
+        except OperationError:
+            raise
+        except Exception as err:
+            raise OperationError("the unit's spec {} is unreadable ({}): see juju status (the "
+                                 "next hook rewrites it)".format(spec_file,
+                                                                 unexpected_message(err)))
+        return runner
 
     @property
     def force_full_marker(self):
@@ -248,29 +434,57 @@ class Runner:
             os.close(fd)
 
     @contextlib.contextmanager
-    def lock(self, operation):
-        """The unit's operation lock; Busy when another operation holds it. On release, the
-        gpg-agent the operation's gpg started is ended."""
+    def lock(self, operation, wait=0):
+        """The unit's operation lock; Busy when another operation still holds it after
+        ``wait`` seconds. A flock: the kernel drops it when its holder dies, so a dead
+        holder never blocks. On release, the gpg-agent the operation's gpg started is ended."""
         fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         locked = False
+        give_up = time.monotonic() + wait
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as err:
-                if err.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
-                raise Busy("another duplicity operation is already running for {} ({})".format(
-                    self.spec["unit"], holder or "unknown"))
-            locked = True
+            while not locked:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    locked = True
+                except OSError as err:
+                    if err.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= give_up:
+                        holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                        raise Busy("another duplicity operation is already running for {} "
+                                   "({})".format(self.spec["unit"], holder or "unknown"))
+                    time.sleep(min(1.0, max(0.05, give_up - time.monotonic())))
             os.ftruncate(fd, 0)
             os.pwrite(fd, "{} pid {} since {}".format(
                 operation, os.getpid(), utcnow().strftime(ID_FORMAT)).encode(), 0)
+            self.sweep_leftovers()
             yield
         finally:
             if locked:
                 stop_gpg_agent(self.paths.gnupg_home)
             os.close(fd)
+
+    def sweep_leftovers(self):
+        """Remove what a run killed outright (SIGKILL, a reboot) left: duplicity's temp
+        files and log-fd files in the temp dir, temporary GnuPG homes. Only the lock holder
+        creates them, so with the lock held, any there are leftovers."""
+        for directory, keep in ((self.paths.temp_dir, lambda name: False),
+                                (self.paths.state_dir,
+                                 lambda name: not name.startswith("gnupg-"))):
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                if keep(name):
+                    continue
+                path = os.path.join(directory, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    stop_gpg_agent(path)
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
 
     def context(self, unit=None, gnupg_home="", log_file="", with_selection=False):
         return duplicity_helper.Context(
@@ -296,40 +510,57 @@ class Runner:
         env.update(self.spec.get("proxy_env", {}))
         return env
 
+    def run_timeout(self):
+        """The deadline of one duplicity run, in seconds (config run_timeout)."""
+        try:
+            value = int(self.config.get("run_timeout") or 0)
+        except (TypeError, ValueError):
+            value = 0
+        return value if value > 0 else DEFAULT_RUN_TIMEOUT
+
     def duplicity(self, operation, ctx, timeout=None, **params):
-        """Run duplicity; return (returncode, output, machine_log)."""
+        """Run duplicity; return (returncode, output, machine_log).
+
+        The run has a deadline (``timeout``, else run_timeout): past it, duplicity's whole
+        process group (gpg, ssh, lftp ... it started) is stopped, the output ends with
+        DEADLINE_MARK and ``self.last_run`` says so. duplicity's machine-readable log goes to
+        a temp file that never outlives the call.
+        """
+        deadline = timeout or self.run_timeout()
+        self.last_run = {"returncode": None, "machine_log": "", "deadline": None}
         fd, log_file = tempfile.mkstemp(prefix="duplicity-log-", dir=self.paths.temp_dir)
         os.close(fd)
-        ctx = ctx.__class__(**{**ctx.__dict__, "log_file": log_file})
-        argv = duplicity_helper.build_argv(operation, self.config, ctx, **params)
-        env = duplicity_helper.merge_env(self.base_env(), self.secret_env, ctx.gnupg_home)
-        self.log("run: " + " ".join(argv))
         try:
-            proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  timeout=timeout, cwd="/")
-            output = proc.stdout.decode(errors="replace")
-            returncode = proc.returncode
-        except subprocess.TimeoutExpired as err:
-            output = (err.stdout or b"").decode(errors="replace") + "\ntimed out"
-            returncode = 124
-        except OSError as err:
-            output, returncode = "cannot run duplicity: {}".format(err), 127
-        try:
+            ctx = ctx.__class__(**{**ctx.__dict__, "log_file": log_file})
+            argv = duplicity_helper.build_argv(operation, self.config, ctx, **params)
+            env = duplicity_helper.merge_env(self.base_env(), self.secret_env, ctx.gnupg_home)
+            self.log("run: " + " ".join(argv))
+            returncode, output, timed_out = run_with_deadline(argv, env, deadline)
             with open(log_file, errors="replace") as f:
                 machine_log = f.read()
         finally:
-            os.unlink(log_file)
+            with contextlib.suppress(OSError):
+                os.unlink(log_file)
         for line in output.splitlines():
             self.log("  " + line)
+        if timed_out:
+            self.log("stopped: the run passed its deadline of {}s (run_timeout)".format(
+                deadline))
         self.log("exit {}".format(returncode))
+        self.last_run = {"returncode": returncode, "machine_log": machine_log,
+                         "deadline": deadline if timed_out else None}
         return returncode, output, machine_log
+
+    def failure_reason(self, output):
+        """classify_failure for the last duplicity run: its exit code, log and deadline."""
+        last = getattr(self, "last_run", None) or {}
+        return classify_failure(output, self.secrets(), last.get("returncode"),
+                                last.get("machine_log", ""), last.get("deadline"))
 
     def check(self, operation, ctx, **params):
         returncode, output, machine_log = self.duplicity(operation, ctx, **params)
         if returncode != 0:
-            raise OperationError("{} failed: {}".format(
-                operation, classify_failure(output, self.secrets())))
+            raise OperationError("{} failed: {}".format(operation, self.failure_reason(output)))
         return output, machine_log
 
     # ------------------------------------------------------------ principal hooks
@@ -368,11 +599,25 @@ class Runner:
 
     # ------------------------------------------------------------ outcome record
     def record(self, key, outcome):
-        status = read_json(self.paths.status_file, {}) or {}
-        status[key] = outcome
-        if key == "backup" and outcome.get("status") == "ok":
-            status["last-success"] = outcome
-        write_json_atomic(self.paths.status_file, status, 0o644)
+        """Store one outcome in the unit's outcome record. Read-modify-write under a lock of
+        its own (not the operation lock: an action refused as busy, or an operation's end,
+        may record while another operation runs), written atomically."""
+        fd = os.open(os.path.join(self.paths.state_dir, "record.lock"),
+                     os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            prefix = "." + os.path.basename(self.paths.status_file) + "."
+            for name in os.listdir(self.paths.status_dir):   # a killed writer's temp file
+                if name.startswith(prefix):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(self.paths.status_dir, name))
+            status = read_json(self.paths.status_file, {}) or {}
+            status[key] = outcome
+            if key == "backup" and outcome.get("status") == "ok":
+                status["last-success"] = outcome
+            write_json_atomic(self.paths.status_file, status, 0o644)
+        finally:
+            os.close(fd)
 
     # ------------------------------------------------------------ operations
     def newest_set(self, unit=None):
@@ -410,61 +655,90 @@ class Runner:
         newest = self.newest_set(unit) if not time and self.interrupted_set(unit) else None
         return newest[0] if newest else time
 
+    @contextlib.contextmanager
+    def unexpected_as_failure(self, operation):
+        """Turn an error nobody foresaw (a bad spec value, an OSError, a ValueError from a
+        builder) into an OperationError with a short, redacted message; the traceback goes
+        to the unit's root-only log, never to the caller's output."""
+        try:
+            yield
+        except OperationError:
+            raise
+        except Exception as err:
+            with contextlib.suppress(Exception):
+                self.log("{}: unexpected error\n{}".format(operation, traceback.format_exc()))
+            raise Unexpected("{} failed: {}".format(operation, unexpected_message(
+                err, self.secrets())))
+
     def backup(self, full=False, scheduled=False):
+        """Back up; the outcome's status is "ok", "partial" (a set was written, but duplicity
+        could not read some files: ``errors`` counts them, ``unreadable`` names a few) or
+        "failed". A busy lock is refused (Busy) and not recorded."""
         started = utcnow()
         outcome = {"operation": "backup", "time": started.strftime(ID_FORMAT),
                    "trigger": "schedule" if scheduled else "action"}
         try:
-            with self.lock("backup"):
+            with self.unexpected_as_failure("backup"), self.lock("backup"):
                 before = self.newest_set()
                 force_full = os.path.exists(self.force_full_marker)
                 try:
-                    self.run_hooks("run-before-backup")
+                    with self.unexpected_as_failure("backup"):
+                        self.run_hooks("run-before-backup")
+                        output, machine_log = self.check(
+                            "backup", self.context(with_selection=True),
+                            full=full or force_full or self.config.get(
+                                "full_if_older_than") == "always")
                 except OperationError as err:
                     after_error = self.run_after_hooks("run-after-backup", "failed")
-                    raise OperationError(str(err) + (
+                    raise err.__class__(str(err) + (
                         "; " + after_error if after_error else ""))
-                try:
-                    output, _ = self.check("backup", self.context(with_selection=True),
-                                           full=full or force_full or self.config.get(
-                                               "full_if_older_than") == "always")
-                except OperationError as err:
-                    after_error = self.run_after_hooks("run-after-backup", "failed")
-                    raise OperationError(str(err) + (
-                        "; " + after_error if after_error else ""))
+                outcome.update(parse_statistics(output))
+                errors = _int(outcome.get("errors"))
                 after_error = self.run_after_hooks("run-after-backup", "ok")
                 newest = self.newest_set()
                 if newest is None or newest == before:
                     raise OperationError("backup finished but no new backup set was recorded")
                 if force_full:
                     os.unlink(self.force_full_marker)
-                outcome.update(parse_statistics(output))
                 outcome.update({"status": "ok", "backup-id": newest[0], "type": newest[1],
                                 "end": utcnow().strftime(ID_FORMAT)})
+                warnings = []
+                if errors:
+                    unreadable = unreadable_files(machine_log)
+                    outcome.update({"status": "partial", "unreadable": unreadable})
+                    warnings.append(partial_warning(errors, unreadable))
                 if after_error:
-                    outcome["warning"] = after_error
+                    warnings.append(after_error)
+                if warnings:
+                    outcome["warning"] = "; ".join(warnings)[:MAX_MESSAGE]
                 self.record("backup", outcome)
                 return outcome
         except OperationError as err:
-            outcome.update({"status": "failed", "error": str(err), "type":
+            outcome.update({"status": "failed", "error": str(err)[:MAX_MESSAGE], "type":
                             "full" if full else "incremental",
                             "end": utcnow().strftime(ID_FORMAT)})
             if not isinstance(err, Busy):
                 self.record("backup", outcome)
             raise
 
-    def retention(self):
+    def retention(self, wait=None):
+        """Remove chains older than retention_period. Waits up to ``wait`` seconds
+        (RETENTION_LOCK_WAIT) for a busy lock (a long backup); still busy then, it is skipped
+        (Busy), not recorded as failed."""
+        wait = RETENTION_LOCK_WAIT if wait is None else wait
         period = self.config.get("retention_period", "manual")
         if period == "manual":
             return {"status": "ok", "skipped": "retention_period is manual"}
-        time = duplicity_retention_time(period)
+        older_than = duplicity_retention_time(period)
         outcome = {"operation": "retention", "time": utcnow().strftime(ID_FORMAT),
-                   "older-than": time}
+                   "older-than": older_than}
         try:
-            with self.lock("retention"):
-                self.check("remove-older-than", self.context(), time=time)
+            with self.unexpected_as_failure("retention"), self.lock("retention", wait=wait):
+                self.check("remove-older-than", self.context(), time=older_than)
+        except Busy:
+            raise
         except OperationError as err:
-            outcome.update({"status": "failed", "error": str(err)})
+            outcome.update({"status": "failed", "error": str(err)[:MAX_MESSAGE]})
             self.record("retention", outcome)
             raise
         outcome["status"] = "ok"
@@ -475,11 +749,11 @@ class Runner:
         """Run fn under the lock and record the outcome of this action."""
         outcome = {"operation": operation, "time": utcnow().strftime(ID_FORMAT)}
         try:
-            with self.lock(operation):
+            with self.unexpected_as_failure(operation), self.lock(operation):
                 result = fn()
         except OperationError as err:
             if not isinstance(err, Busy):
-                outcome.update({"status": "failed", "error": str(err)})
+                outcome.update({"status": "failed", "error": str(err)[:MAX_MESSAGE]})
                 self.record("last-action", outcome)
             raise
         outcome["status"] = "ok"
@@ -543,7 +817,7 @@ class Runner:
             m = re.search(r"Verify complete: (\d+) file(?:s|\(s\))? compared, "
                           r"(\d+) difference(?:s|\(s\))? found", output)
             if m is None:
-                raise OperationError("verify failed: " + classify_failure(output, self.secrets()))
+                raise OperationError("verify failed: " + self.failure_reason(output))
             differences = real_differences(output, self.spec.get("includes", ()))
             return {"files-compared": int(m.group(1)), "differences": len(differences),
                     "result": "ok" if not differences else "differences found",
@@ -950,6 +1224,9 @@ def duplicity_retention_time(period):
 
 
 def main(argv=None):
+    """The cron entry point. Exit 0: done; 75: skipped, another operation held the lock;
+    1: failed (recorded in the outcome record when the unit's files allow it). Nothing it
+    prints carries a traceback or a secret."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True)
     parser.add_argument("operation", choices=("backup", "retention"))
@@ -958,21 +1235,31 @@ def main(argv=None):
     try:
         runner = Runner.from_files(args.spec)
     except OperationError as err:
-        print(err, file=sys.stderr)
+        print(str(err)[:MAX_MESSAGE], file=sys.stderr)
         return 1
     try:
         if args.operation == "backup":
             outcome = runner.backup(scheduled=True)
         else:
             outcome = runner.retention()
+        runner.log("scheduled {} done: {}".format(args.operation,
+                                                  json.dumps(outcome, sort_keys=True)))
     except Busy as err:
-        runner.log("scheduled {} skipped: {}".format(args.operation, err))
-        return 75
+        return _report(runner, "scheduled {} skipped: {}".format(args.operation, err), 75)
     except OperationError as err:
-        runner.log("scheduled {} failed: {}".format(args.operation, err))
-        return 1
-    runner.log("scheduled {} done: {}".format(args.operation, json.dumps(outcome, sort_keys=True)))
+        return _report(runner, "scheduled {} failed: {}".format(args.operation, err), 1)
+    except Exception as err:  # e.g. the log or the outcome record cannot be written
+        return _report(runner, "scheduled {} failed: {}".format(
+            args.operation, unexpected_message(err, runner.secrets())), 1)
     return 0
+
+
+def _report(runner, message, code):
+    try:
+        runner.log(message)
+    except Exception:
+        print(redact(message, runner.secrets())[:MAX_MESSAGE], file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -324,3 +324,65 @@ def test_list_backups_without_an_interruption_has_no_interrupted_result():
         "backups": "\n".join([header, "-" * len(header),
                               "2026-11-27T08:00:00Z | full | 3 | 2026-11-27T08:00:00Z"]),
         "count": 1}
+
+
+# ------------------------------------------------------------------ errors nobody foresaw
+
+@pytest.mark.parametrize("spec_text", ["[]", '{"unit": "duplicity/0"}', "not json at all"])
+def test_run_fails_on_a_broken_spec_with_a_message_and_no_exception(tmp_path, spec_text):
+    spec = tmp_path / "spec.json"
+    spec.write_text(spec_text)
+    results, failure = a.run("do-backup", {}, str(spec))
+    assert results is None
+    assert failure.startswith("do-backup failed: the unit")
+    assert "Traceback" not in failure
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
+                                   ValueError("remote_user: 'bad user' is not valid"),
+                                   KeyError("type")])
+def test_run_turns_any_unexpected_error_into_a_short_failure_message(tmp_path, monkeypatch,
+                                                                      error):
+    class Broken(RecordingRunner):
+        def secrets(self):
+            return ["hunter2-secret"]
+
+        def list_backups(self, source_unit):
+            raise error
+
+    broken = Broken()
+    monkeypatch.setattr(a.Runner, "from_files", classmethod(lambda cls, spec: broken))
+    results, failure = a.run("list-backups", {}, str(tmp_path / "spec.json"))
+    assert results is None
+    assert failure.startswith("list-backups failed: unexpected error ({}".format(
+        type(error).__name__))
+    assert len(failure) <= 300
+    recorded = [c for c in broken.calls if c[0] == "record"]
+    assert recorded and recorded[0][1][1]["status"] == "failed"
+
+
+def test_an_unexpected_error_message_is_redacted(tmp_path, monkeypatch):
+    class Leaky(RecordingRunner):
+        def secrets(self):
+            return ["hunter2-secret"]
+
+        def cleanup(self):
+            raise RuntimeError("password hunter2-secret refused\nsecond line")
+
+    monkeypatch.setattr(a.Runner, "from_files", classmethod(lambda cls, spec: Leaky()))
+    _, failure = a.run("cleanup", {}, str(tmp_path / "spec.json"))
+    assert failure == "cleanup failed: unexpected error (RuntimeError: password *** refused)"
+
+
+def test_do_backup_results_show_a_partial_backup_and_its_errors():
+    class Partial:
+        def backup(self, full):
+            return {"status": "partial", "type": "full", "backup-id": "2026-12-01T12:00:00Z",
+                    "errors": "1", "unreadable": ["/srv/data/bad"],
+                    "warning": "1 file(s) could not be read and are not in this backup"}
+
+    results = a.do_backup(Partial(), {})
+    assert results["status"] == "partial"
+    assert results["errors"] == "1"
+    assert results["unreadable"] == "/srv/data/bad"
+    assert results["warning"].startswith("1 file(s) could not be read")

@@ -154,6 +154,7 @@ def test_every_operation_builds_a_well_formed_argv(operation, backend, mode, ver
     assert '--name=duplicity-0' in opts
     assert '--tempdir=' + PATHS.temp_dir in opts
     assert '--verbosity=notice' in opts
+    assert '--timeout=120' in opts       # duplicity's own network timeout, on every run
     url = h.target_url(make_config(backend, mode), make_ctx(version))
     assert url in argv
     assert url.rstrip('/').endswith('duplicity-0')

@@ -4,10 +4,14 @@ The constants below were captured from real runs (file backend, a tiny directory
 incremental, full again) of duplicity 0.8.22 (/usr/bin/duplicity), 2.1.5 (tests/.venvs/dup21)
 and 3.2.1 (tests/.venvs/dup3); they are not generated at test time.
 """
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
+import time
 
 import pytest
 
@@ -644,3 +648,383 @@ def test_stop_gpg_agent_without_a_home_or_an_agent_does_nothing(tmp_path):
     r.stop_gpg_agent(str(tmp_path / 'missing'))
     r.stop_gpg_agent(str(tmp_path))
     assert not os.path.exists(str(tmp_path / 'missing'))
+
+
+# ----------------------------------------------------------------------------- failure classes
+# duplicity 0.8.22, an incremental onto a chain made from another source directory (exit 42):
+# its --log-file records, and the output, whose last line is not the fatal one
+SOURCE_MISMATCH_LOG = """\
+NOTICE 1
+. Last full backup date: Tue Dec  1 12:27:10 2026
+
+ERROR 42 '/tmp/rx/other' '/tmp/rx/src'
+. Fatal Error: Backup source directory has changed.
+. Current directory: b'/tmp/rx/other'
+. Previous directory: b'/tmp/rx/src'
+. \n. Aborting because you may have accidentally tried to backup two different data sets to \
+the same remote location, or using the same archive directory.  If this is not a mistake, use \
+the --allow-source-mismatch switch to avoid seeing this message
+
+"""
+SOURCE_MISMATCH_OUTPUT = """\
+Fatal Error: Backup source directory has changed.
+Current directory: b'/tmp/rx/other'
+Previous directory: b'/tmp/rx/src'
+
+Aborting because you may have accidentally tried to backup two different data sets
+Duplicity backup complete.
+"""
+
+
+@pytest.mark.parametrize('returncode,log,reason', [
+    (42, SOURCE_MISMATCH_LOG, 'the backups at the destination were made from another source '
+                              'directory'),
+    (38, 'ERROR 38\n. Connection failed, please check your credentials\n', 'backend unreachable'),
+    (51, "ERROR 51 'put'\n. Giving up after 5 attempts. PermissionError\n",
+     'permission denied by the backup server'),
+    (52, 'ERROR 52\n. bucket not found\n', 'not found at the destination'),
+    (53, 'ERROR 53\n. no space on device\n', 'no space left on the destination'),
+    (45, 'ERROR 45\n. GPG key mismatch\n', 'the backups at the destination were encrypted'),
+    (35, 'ERROR 35\n. Temp space has 1 available, backup needs 2\n', 'not enough free space'),
+    (23, 'ERROR 23\n. Another duplicity instance is already running with this archive '
+         'directory\n', 'another duplicity run holds'),
+    (50, "ERROR 50 'put'\n. Giving up after 5 attempts. SSHException: Error reading SSH "
+         "protocol banner: Connection reset by peer\n", 'backend unreachable'),
+    (31, 'ERROR 31\n. GPG error detail: gpg: decryption failed: Bad session key\n',
+     'decryption failed'),
+])
+def test_classify_failure_goes_by_the_exit_code_and_the_log_error_records(returncode, log,
+                                                                          reason):
+    message = r.classify_failure('Duplicity backup complete.\n', (), returncode, log)
+    assert message.startswith(reason), message
+    assert 'Duplicity backup complete' not in message
+
+
+def test_a_source_mismatch_names_the_fix_and_quotes_the_fatal_line_not_the_last_one():
+    message = r.classify_failure(SOURCE_MISMATCH_OUTPUT, (), 42, SOURCE_MISMATCH_LOG)
+    assert 'do-backup full=true' in message
+    assert message.endswith('(Fatal Error: Backup source directory has changed.)')
+
+
+def test_without_a_log_the_fatal_output_line_is_quoted_rather_than_the_last_one():
+    assert r.classify_failure(SOURCE_MISMATCH_OUTPUT) == (
+        'Fatal Error: Backup source directory has changed.')
+
+
+def test_the_quoted_error_record_is_redacted_and_the_message_capped():
+    secret = 'Sup3r-Secret-Value'
+    log = 'ERROR 30\n. ValueError: password {} rejected {}\n'.format(secret, 'y' * 1000)
+    message = r.classify_failure('', [secret], 30, log)
+    assert secret not in message and '***' in message
+    assert len(message) <= r.MAX_MESSAGE
+
+
+def test_an_unknown_exit_code_without_output_still_says_which():
+    assert r.classify_failure('', (), 99, '') == 'duplicity failed with exit code 99'
+
+
+def test_log_records_reads_code_extra_and_message():
+    records = r.log_records(SOURCE_MISMATCH_LOG, 'ERROR')
+    assert [(c, e) for c, e, _ in records] == [(42, "'/tmp/rx/other' '/tmp/rx/src'")]
+    assert records[0][2].startswith('Fatal Error: Backup source directory has changed.\n')
+
+
+# ----------------------------------------------------------------------------- a fake duplicity
+
+FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fake_duplicity.py')
+
+
+class Fake:
+    """A fake duplicity for one runner (unit_tests/fake_duplicity.py) and its behaviour."""
+
+    def __init__(self, root):
+        self.bin = os.path.join(root, 'fakebin')
+        os.makedirs(self.bin)
+        self.path = os.path.join(self.bin, 'duplicity')
+        shutil.copy(FAKE, self.path)
+        os.chmod(self.path, 0o755)
+        self.behave()
+
+    def behave(self, **behaviour):
+        with open(os.path.join(self.bin, 'behaviour.json'), 'w') as f:
+            json.dump(behaviour, f)
+
+
+def make_runner(root, config=None, secret_env=None, fake=None):
+    config = dict({'backend': 'file', 'remote_backup_url': 'file:///srv/backups',
+                   'disable_encryption': True, 'retention_period': '30d'}, **(config or {}))
+    spec = {'unit': 'duplicity/0', 'config': config, 'version': [3, 2, 1],
+            'duplicity': fake.path if fake else 'duplicity', 'includes': ['/srv/data']}
+    paths = UnitPaths.for_unit('duplicity/0', root=str(root))
+    for d in (paths.state_dir, paths.status_dir, paths.temp_dir, paths.archive_dir,
+              paths.log_dir, paths.secrets_dir):
+        os.makedirs(d, exist_ok=True)
+    with open(paths.spec_file, 'w') as f:
+        json.dump(dict(spec, root=str(root)), f)
+    with open(paths.env_file, 'w') as f:
+        json.dump(secret_env or {}, f)
+    return r.Runner(spec, secret_env or {}, root=str(root))
+
+
+@pytest.fixture
+def fake(tmp_path):
+    return Fake(str(tmp_path))
+
+
+def outcome_of(runner):
+    return r.read_json(runner.paths.status_file, {})
+
+
+def leftovers(runner):
+    return sorted(os.listdir(runner.paths.temp_dir))
+
+
+def test_a_source_mismatch_backup_fails_with_the_fix_recorded(tmp_path, fake):
+    fake.behave(exit=42, output=SOURCE_MISMATCH_OUTPUT, log=SOURCE_MISMATCH_LOG)
+    runner = make_runner(tmp_path, fake=fake)
+    with pytest.raises(r.OperationError) as err:
+        runner.backup()
+    assert 'do-backup full=true' in str(err.value)
+    assert 'Duplicity backup complete' not in str(err.value)
+    backup = outcome_of(runner)['backup']
+    assert backup['status'] == 'failed' and 'do-backup full=true' in backup['error']
+    assert leftovers(runner) == []
+
+
+STATISTICS_WITH_ERRORS = """\
+Error accessing possibly locked file /srv/data/bad
+--------------[ Backup Statistics ]--------------
+ElapsedTime 0.02 (0.02 seconds)
+SourceFiles 4
+NewFiles 4
+Errors 2
+-------------------------------------------------
+"""
+UNREADABLE_LOG = """\
+WARNING 10 '/srv/data/bad'
+. Error accessing possibly locked file /srv/data/bad
+
+WARNING 10 '/srv/data/other bad'
+. Error accessing possibly locked file /srv/data/other bad
+
+"""
+
+
+def test_a_backup_with_errors_is_recorded_partial_naming_the_unreadable_files(tmp_path, fake):
+    fake.behave(output=STATISTICS_WITH_ERRORS, log=UNREADABLE_LOG, manifest=True)
+    runner = make_runner(tmp_path, fake=fake)
+    outcome = runner.backup()
+    assert outcome['status'] == 'partial'
+    assert outcome['errors'] == '2'
+    assert outcome['unreadable'] == ['/srv/data/bad', '/srv/data/other bad']
+    assert outcome['warning'].startswith('2 file(s) could not be read and are not in this '
+                                         'backup (e.g. /srv/data/bad)')
+    recorded = outcome_of(runner)
+    assert recorded['backup'] == outcome
+    assert 'last-success' not in recorded       # a partial backup is not a success
+
+
+def test_a_backup_without_errors_is_ok(tmp_path, fake):
+    fake.behave(output=STATISTICS_WITH_ERRORS.replace('Errors 2', 'Errors 0'), manifest=True)
+    runner = make_runner(tmp_path, fake=fake)
+    assert runner.backup()['status'] == 'ok'
+    assert outcome_of(runner)['last-success']['status'] == 'ok'
+
+
+def test_a_run_past_its_deadline_is_killed_with_its_children_and_recorded_as_failed(
+        tmp_path, fake, monkeypatch):
+    monkeypatch.setattr(r, 'KILL_GRACE', 1)
+    pidfile = str(tmp_path / 'child.pid')
+    fake.behave(sleep=60, ignore_term=True, child_pidfile=pidfile)
+    runner = make_runner(tmp_path, {'run_timeout': 2}, fake=fake)
+    started = time.monotonic()
+    with pytest.raises(r.OperationError) as err:
+        runner.backup()
+    elapsed = time.monotonic() - started
+    assert elapsed < 2 + 2 * r.KILL_GRACE + 3, elapsed
+    assert 'deadline' in str(err.value) and 'run_timeout (2s)' in str(err.value)
+    backup = outcome_of(runner)['backup']
+    assert backup['status'] == 'failed' and 'run_timeout (2s)' in backup['error']
+    with open(pidfile) as f:
+        child = int(f.read())
+    # the grandchild (gpg, ssh ... in real runs) went with it: gone or a zombie of init
+    assert not os.path.exists('/proc/{}'.format(child)) or open(
+        '/proc/{}/stat'.format(child)).read().rsplit(')', 1)[1].split()[0] == 'Z'
+    assert leftovers(runner) == []
+    fake.behave(manifest=True)            # the lock is free: the next run works
+    assert runner.backup()['status'] == 'ok'
+
+
+def test_a_lock_holder_killed_with_sigkill_never_blocks(tmp_path):
+    runner = make_runner(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time; sys.path.insert(0, {!r})\n'
+         'import duplicity_runner as r\n'
+         'runner = r.Runner.from_files({!r})\n'
+         'with runner.lock("backup"):\n'
+         '    print("held", flush=True)\n'
+         '    time.sleep(600)\n'.format(os.path.dirname(r.__file__), runner.paths.spec_file)],
+        stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b'held\n'
+    with pytest.raises(r.Busy):
+        with runner.lock('verify'):
+            pass
+    holder.kill()
+    holder.wait()
+    with runner.lock('verify', wait=0):
+        pass
+
+
+def test_retention_waits_for_a_busy_lock_and_then_runs(tmp_path, fake):
+    runner = make_runner(tmp_path, fake=fake)
+    other = make_runner(tmp_path, fake=fake)
+    released = threading.Event()
+
+    def hold():
+        with other.lock('backup'):
+            time.sleep(1.5)
+        released.set()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    time.sleep(0.2)
+    outcome = runner.retention(wait=30)
+    thread.join()
+    assert released.is_set()
+    assert outcome['status'] == 'ok'
+    assert outcome_of(runner)['retention']['status'] == 'ok'
+
+
+def test_retention_that_finds_the_lock_busy_too_long_is_skipped_not_failed(tmp_path, fake):
+    runner = make_runner(tmp_path, fake=fake)
+    other = make_runner(tmp_path, fake=fake)
+    runner.record('retention', {'status': 'ok', 'time': 'earlier'})
+    with other.lock('backup'):
+        with pytest.raises(r.Busy):
+            runner.retention(wait=0.5)
+    assert outcome_of(runner)['retention'] == {'status': 'ok', 'time': 'earlier'}
+
+
+def test_the_scheduled_retention_exits_75_on_a_busy_lock_and_records_nothing(
+        tmp_path, fake, monkeypatch):
+    monkeypatch.setattr(r, 'RETENTION_LOCK_WAIT', 0.3)
+    runner = make_runner(tmp_path, fake=fake)
+    with runner.lock('backup'):
+        assert r.main(['--spec', runner.paths.spec_file, 'retention']) == 75
+    assert 'retention' not in outcome_of(runner)
+
+
+def test_an_unexpected_error_is_a_recorded_failure_and_leaves_no_temp_file(tmp_path, fake):
+    # validates today, then build_argv raises ValueError (issue 13, class 3)
+    runner = make_runner(tmp_path, {'backend': 'sftp', 'remote_backup_url': '127.0.0.1:22/x',
+                                    'remote_user': 'bad user'}, fake=fake)
+    with pytest.raises(r.OperationError) as err:
+        runner.backup()
+    assert str(err.value) == ("backup failed: unexpected error (ValueError: remote_user: "
+                              "'bad user' is not a valid user name)")
+    assert outcome_of(runner)['backup']['status'] == 'failed'
+    assert leftovers(runner) == []
+    with open(runner.paths.log_file) as f:
+        assert 'Traceback' in f.read()          # the whole story is in the root-only log
+
+
+def test_an_unexpected_error_of_an_action_is_recorded_as_the_last_action(tmp_path, fake):
+    runner = make_runner(tmp_path, {'backend': 'sftp', 'remote_backup_url': '127.0.0.1:22/x',
+                                    'remote_user': 'bad user'}, fake=fake)
+    with pytest.raises(r.OperationError, match='unexpected error'):
+        runner.cleanup()
+    assert outcome_of(runner)['last-action']['status'] == 'failed'
+    assert leftovers(runner) == []
+
+
+@pytest.mark.parametrize('spec_text', ['[]', '{"unit": 7}', '{"config": {}}',
+                                       '{"unit": "duplicity/0", "config": [], "version": []}'])
+def test_the_cron_entry_point_fails_on_a_broken_spec_without_a_traceback(tmp_path, capsys,
+                                                                          spec_text):
+    spec = tmp_path / 'spec.json'
+    spec.write_text(spec_text)
+    assert r.main(['--spec', str(spec), 'backup']) == 1
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err and 'unreadable' in err
+
+
+def test_the_cron_entry_point_fails_without_the_environment_file(tmp_path, fake, capsys):
+    runner = make_runner(tmp_path, fake=fake)
+    os.unlink(runner.paths.env_file)
+    assert r.main(['--spec', runner.paths.spec_file, 'backup']) == 1
+    assert 'environment file' in capsys.readouterr().err
+
+
+def test_the_cron_entry_point_records_an_unexpected_backup_failure(tmp_path, fake, capsys):
+    runner = make_runner(tmp_path, {'remote_user': 'bad user', 'backend': 'sftp',
+                                    'remote_backup_url': '127.0.0.1:22/x'}, fake=fake)
+    assert r.main(['--spec', runner.paths.spec_file, 'backup']) == 1
+    assert 'Traceback' not in capsys.readouterr().err
+    assert outcome_of(runner)['backup']['status'] == 'failed'
+
+
+def test_concurrent_records_all_land_and_leave_no_temp_file(tmp_path):
+    runners = [make_runner(tmp_path) for _ in range(6)]
+    errors = []
+
+    def write(n, runner):
+        try:
+            for i in range(40):
+                runner.record('key-{}'.format(n), {'i': i})
+        except Exception as err:      # the old shared temp name: FileNotFoundError
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(n, runner))
+               for n, runner in enumerate(runners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert outcome_of(runners[0]) == {'key-{}'.format(n): {'i': 39} for n in range(6)}
+    assert os.listdir(runners[0].paths.status_dir) == ['duplicity-0.json']
+
+
+def test_concurrent_records_from_processes_all_land(tmp_path):
+    runner = make_runner(tmp_path)
+    script = ('import sys; sys.path.insert(0, {!r})\n'
+              'import duplicity_runner as r\n'
+              'runner = r.Runner.from_files({!r})\n'
+              'for i in range(40):\n'
+              '    runner.record("key-" + sys.argv[1], {{"i": i}})\n').format(
+        os.path.dirname(r.__file__), runner.paths.spec_file)
+    procs = [subprocess.Popen([sys.executable, '-c', script, str(n)], stderr=subprocess.PIPE)
+             for n in range(4)]
+    for proc in procs:
+        _, err = proc.communicate()
+        assert proc.returncode == 0, err.decode()
+    assert outcome_of(runner) == {'key-{}'.format(n): {'i': 39} for n in range(4)}
+
+
+def test_what_a_killed_run_left_behind_is_swept_when_the_lock_is_next_taken(tmp_path):
+    runner = make_runner(tmp_path)
+    paths = runner.paths
+    os.makedirs(os.path.join(paths.temp_dir, 'duplicity-k2j-tempdir'))
+    open(os.path.join(paths.temp_dir, 'duplicity-log-abc'), 'w').close()
+    os.makedirs(os.path.join(paths.state_dir, 'gnupg-x1y2'))
+    open(os.path.join(paths.status_dir, '.duplicity-0.json.q9w8'), 'w').close()
+    open(os.path.join(paths.status_dir, '.duplicity-1.json.q9w8'), 'w').close()  # not ours
+    with runner.lock('backup'):
+        assert os.listdir(paths.temp_dir) == []
+        assert sorted(os.listdir(paths.state_dir)) == ['lock', 'secrets', 'spec.json']
+    runner.record('backup', {'status': 'ok'})
+    assert sorted(os.listdir(paths.status_dir)) == ['.duplicity-1.json.q9w8', 'duplicity-0.json']
+
+
+@pytest.mark.parametrize('returncode,log,reason', [
+    # duplicity's azure backend: any container failure is "connection failed" (38), any
+    # other error "not found" (52); the error's text says what it was
+    (38, 'ERROR 38\n. Could not create Azure container: AuthenticationFailed: Server failed '
+         'to authenticate the request.\n', 'authentication refused'),
+    (52, "ERROR 52 'put'\n. Giving up after 5 attempts. ClientAuthenticationError: "
+         "AuthenticationFailed\n", 'authentication refused'),
+    (52, "ERROR 52 'list'\n. Giving up after 5 attempts. ContainerNotFound\n",
+     'not found at the destination'),
+])
+def test_backend_codes_any_failure_may_carry_yield_to_the_error_text(returncode, log, reason):
+    assert r.classify_failure('', (), returncode, log).startswith(reason)

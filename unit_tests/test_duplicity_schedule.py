@@ -397,3 +397,29 @@ def test_the_plugin_reads_the_status_file_and_exits_with_the_check_code(plugin, 
     path.write_text('{not json')
     assert plugin.main(['check', str(path)]) == plugin.UNKNOWN == 3
     assert plugin.main(['check']) == plugin.UNKNOWN
+
+
+# ----------------------------------------------------------------------------- partial backups
+
+def partial_backup(seconds_ago):
+    return dict(ok_backup(seconds_ago), status='partial', errors='1',
+                unreadable=['/srv/data/bad'],
+                warning="1 file(s) could not be read and are not in this backup "
+                        "(e.g. /srv/data/bad); see the unit's log")
+
+
+def test_a_partial_last_backup_warns_in_the_status_instead_of_saying_ok():
+    state, message = status(last_backup=partial_backup(HOUR), last_success=ok_backup(DAY),
+                            config={'backup_frequency': 'daily'})
+    assert state == 'active'
+    assert message.startswith('WARNING: last backup 2026-11-27T02:00:00Z (incremental) is '
+                              'partial: 1 file(s) could not be read')
+    assert 'last backup ok' not in message
+
+
+def test_the_check_warns_when_the_last_backup_was_partial(plugin):
+    code, message = plugin.check({'backup': partial_backup(HOUR),
+                                  'last-success': ok_backup(DAY)}, 2 * DAY, NOW)
+    assert code == plugin.WARNING == 1
+    assert message.startswith('WARNING: last backup 2026-11-27T02:00:00Z at ')
+    assert 'is partial: 1 file(s) could not be read' in message
