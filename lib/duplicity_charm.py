@@ -408,19 +408,29 @@ def log_relation_mappings(endpoint):
 
 def evaluate(config, endpoint):
     paths, problems, _ = relation_spec(endpoint)
-    results = duplicity_config.validate_all(config, paths, problems)
+    results = duplicity_config.validate_all(config, paths, problems, unit=hookenv.local_unit())
     _kv().set(KV_RESULTS, results)
     return results
 
 
 def write_ssh_material(config):
-    """Write the secret files the backend needs; True when SSH material is in place."""
-    write_secret_files(config, unit_paths())
+    """Write the secret files the backend needs; True when SSH material is in place.
+
+    Validation dry-runs the same builders, so this does not fail on config; should it,
+    the unit blocks with the message (naming the key) instead of the hook failing.
+    """
+    try:
+        write_secret_files(config, unit_paths())
+    except ValueError as err:
+        set_runtime_problems("secret-files", [str(err)])
+        return False
+    set_runtime_problems("secret-files", [])
     return duplicity_config.ssh_needed(config)
 
 
 def remove_ssh_material():
     paths = unit_paths()
+    set_runtime_problems("secret-files", [])
     for path in (paths.ssh_dir, paths.ca_file):
         remove(path)
 
@@ -484,10 +494,15 @@ def assess_status():
     results = _kv().get(KV_RESULTS) or {}
     runtime = [p for ps in (_kv().get(KV_RUNTIME) or {}).values() for p in ps]
     outcome = read_outcome(paths)
-    state, message = duplicity_config.status_message(
-        results, runtime, outcome.get("backup"), outcome.get("last-success"),
-        config=hookenv.config(), retention=outcome.get("retention"))
-    hookenv.status_set(state, message)
+    try:
+        state, message = duplicity_config.status_message(
+            results, runtime, outcome.get("backup"), outcome.get("last-success"),
+            config=hookenv.config(), retention=outcome.get("retention"))
+    except Exception as err:  # a bug must not fail every hook: block and say where to look
+        hookenv.log("deriving the status failed: {}".format(type(err).__name__), hookenv.ERROR)
+        state, message = "blocked", "the status could not be derived (internal error, see " \
+                                    "juju debug-log)"
+    hookenv.status_set(state, duplicity_config.cap_message(message))
 
 
 def publish_outcome(endpoint):

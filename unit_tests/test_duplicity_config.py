@@ -4,11 +4,9 @@ import base64
 import pytest
 
 import duplicity_config as dc
+import keymaterial
 
-KEY_TEXT = ('-----BEGIN OPENSSH PRIVATE KEY-----\n'
-            'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n'
-            'QyNTUxOQAAACBzZWNyZXRrZXlib2R5c2VjcmV0a2V5Ym9keXNlY3JldAAAAJi2bSecret1\n'
-            '-----END OPENSSH PRIVATE KEY-----\n')
+KEY_TEXT = keymaterial.openssh_private_key()
 
 
 def b64(text):
@@ -16,7 +14,7 @@ def b64(text):
 
 
 KEY_B64 = b64(KEY_TEXT)
-HOST_KEY = 'backup.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyHostKeyHostKeyHostKey'
+HOST_KEY = 'backup.example.com ' + keymaterial.host_key()
 CA = '-----BEGIN CERTIFICATE-----\nMIIBcertificatebody\n-----END CERTIFICATE-----\n'
 PUBLIC_KEY = ('-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQENBGabc\n=abcd\n'
               '-----END PGP PUBLIC KEY BLOCK-----\n')
@@ -39,13 +37,13 @@ BACKENDS = {
     'sftp': {'remote_backup_url': 'backup.example.com:2222/backups', 'remote_user': 'bk',
              'private_ssh_key': KEY_B64, 'known_host_key': HOST_KEY},
     'scp': {'remote_backup_url': 'backup.example.com//srv/backups', 'remote_user': 'bk',
-            'remote_password': 'pw', 'known_host_key': HOST_KEY},
+            'remote_password': 'pw-secret', 'known_host_key': HOST_KEY},
     'rsync': {'remote_backup_url': 'backup.example.com:2222//srv/backups',
               'private_ssh_key': KEY_B64, 'known_host_key': HOST_KEY},
     'ftp': {'remote_backup_url': 'ftp.example.com/backups', 'remote_user': 'bk',
-            'remote_password': 'pw'},
+            'remote_password': 'pw-secret'},
     'ftps': {'remote_backup_url': 'ftp.example.com:2121/backups', 'remote_user': 'bk',
-             'remote_password': 'pw', 'ca_certificate': CA},
+             'remote_password': 'pw-secret', 'ca_certificate': CA},
     's3': {'remote_backup_url': 's3:///bucket-1/prefix', 'aws_access_key_id': 'AKIA0001',
            'aws_secret_access_key': 'secret'},
     'azure': {'remote_backup_url': 'azure://backups',
@@ -231,7 +229,7 @@ def test_ssh_backends_with_key_and_host_key_are_valid(backend):
 
 @pytest.mark.parametrize('backend', ['sftp', 'scp'])
 def test_sftp_and_scp_accept_a_password_instead_of_a_key(backend):
-    assert dc.validate_ssh(config(backend, private_ssh_key='', remote_password='pw')) == []
+    assert dc.validate_ssh(config(backend, private_ssh_key='', remote_password='pw-secret')) == []
 
 
 @pytest.mark.parametrize('backend', ['sftp', 'scp'])
@@ -242,7 +240,7 @@ def test_sftp_and_scp_without_key_or_password_name_both_keys(backend):
 
 
 def test_rsync_over_ssh_needs_a_key_even_with_a_password():
-    problems = dc.validate_ssh(config('rsync', private_ssh_key='', remote_password='pw'))
+    problems = dc.validate_ssh(config('rsync', private_ssh_key='', remote_password='pw-secret'))
     assert_names(problems, 'private_ssh_key')
 
 
@@ -265,11 +263,13 @@ def test_a_private_ssh_key_that_is_not_a_base64_private_key_is_named(key):
     assert_names(dc.validate_ssh(config('sftp', private_ssh_key=key)), 'private_ssh_key')
 
 
-@pytest.mark.parametrize('kind', ['OPENSSH', 'RSA', 'EC', 'DSA', ''])
-def test_openssh_and_pem_private_keys_are_accepted(kind):
+@pytest.mark.parametrize('backend,kind', [
+    (backend, kind) for backend in ('sftp', 'scp', 'rsync') for kind in ('RSA', 'EC', 'DSA')
+] + [('rsync', '')])
+def test_openssh_and_pem_private_keys_are_accepted(backend, kind):
     label = (kind + ' ' if kind else '') + 'PRIVATE KEY'
-    text = '-----BEGIN {0}-----\nQUJDRA==\n-----END {0}-----\n'.format(label)
-    assert dc.validate_ssh(config('sftp', private_ssh_key=b64(text))) == []
+    text = keymaterial.pem_private_key(label)
+    assert dc.validate_ssh(config(backend, private_ssh_key=b64(text))) == []
 
 
 def test_a_base64_key_wrapped_over_lines_is_accepted():
@@ -277,15 +277,19 @@ def test_a_base64_key_wrapped_over_lines_is_accepted():
     assert dc.validate_ssh(config('rsync', private_ssh_key=wrapped)) == []
 
 
+RSA_HOST_KEY = keymaterial.host_key('ssh-rsa', 'rsa')
+ECDSA_HOST_KEY = keymaterial.host_key('ecdsa-sha2-nistp256', 'ecdsa')
+
+
 @pytest.mark.parametrize('lines', [
     HOST_KEY,
-    'backup.example.com,10.0.0.5 ssh-rsa AAAAB3NzaC1yc2E= comment here',
-    '[backup.example.com]:2222 ecdsa-sha2-nistp256 AAAAE2VjZHNh',
-    '|1|c2FsdA==|aGFzaA== ssh-ed25519 AAAAC3Nz',
-    '@cert-authority *.example.com ssh-ed25519 AAAAC3Nz',
+    'backup.example.com,10.0.0.5 ' + RSA_HOST_KEY + ' comment here',
+    '[backup.example.com]:2222 ' + ECDSA_HOST_KEY,
+    '|1|c2FsdA==|aGFzaA== ' + keymaterial.host_key(),
+    '@cert-authority *.example.com ' + keymaterial.host_key(),
     '# comment from ssh-keyscan\n' + HOST_KEY + '\n\n',
-    HOST_KEY + '\r\n[h]:2222 ssh-rsa AAAAB3Nz\r\n',
-    'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKey',  # key only: the host is added when written
+    HOST_KEY + '\r\n[h]:2222 ' + RSA_HOST_KEY + '\r\n',
+    keymaterial.host_key(),  # key only: the host is added when written
 ])
 def test_known_hosts_lines_are_accepted(lines):
     assert dc.validate_ssh(config('sftp', known_host_key=lines)) == []
@@ -308,7 +312,7 @@ def test_ssh_config_the_validator_accepts_can_be_written_as_files():
     from duplicity_paths import UnitPaths
     for backend in ('sftp', 'scp', 'rsync'):
         c = config(backend, private_ssh_key=KEY_B64,
-                   known_host_key='# c\nssh-ed25519 AAAAC3Nz\n' + HOST_KEY)
+                   known_host_key='# c\n' + keymaterial.host_key() + '\n' + HOST_KEY)
         assert dc.validate_backend(c) == [] and dc.validate_ssh(c) == []
         files = duplicity_helper.secret_files(c, UnitPaths.for_unit('duplicity/0'))
         assert files

@@ -7,6 +7,7 @@ import shlex
 import pytest
 
 import duplicity_helper as h
+import keymaterial
 from duplicity_paths import UnitPaths
 
 UNIT = 'duplicity/0'
@@ -15,12 +16,9 @@ FPR = '0123456789ABCDEF0123456789ABCDEF01234567'
 VERSIONS = {'0.8': (0, 8, 22), '2.1': (2, 1, 5), '3.x': (3, 2, 1)}
 MODES = ('passphrase', 'public-key', 'disabled')
 
-KEY_TEXT = ('-----BEGIN OPENSSH PRIVATE KEY-----\n'
-            'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n'
-            'QyNTUxOQAAACBzZWNyZXRrZXlib2R5c2VjcmV0a2V5Ym9keXNlY3JldAAAAJi2bSecret1\n'
-            '-----END OPENSSH PRIVATE KEY-----')
+KEY_TEXT = keymaterial.openssh_private_key().strip()
 KEY_B64 = base64.b64encode(KEY_TEXT.encode()).decode()
-HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyHostKeyHostKeyHostKeyHostKey'
+HOST_KEY = keymaterial.host_key()
 CA = '-----BEGIN CERTIFICATE-----\nMIIBcertificatebody\n-----END CERTIFICATE-----\n'
 
 DEFAULTS = {
@@ -407,7 +405,7 @@ def test_secret_values_lists_every_secret_and_decoded_key_material():
     for v in SECRETS.values():
         assert v in values
     assert 'c2VjcmV0LWF6dXJlLWtleQ==' in values  # the AccountKey alone
-    assert any('QyNTUxOQAAACBzZWNyZXRrZXlib2R5' in v for v in values)  # decoded key body
+    assert any(KEY_TEXT.splitlines()[2] in v for v in values)  # decoded key body
     assert '' not in values
 
 
@@ -731,7 +729,7 @@ def test_bad_private_ssh_key_names_the_key(value, fragment):
 
 
 def test_pem_private_keys_are_accepted_and_get_a_final_newline():
-    pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----'
+    pem = keymaterial.pem_private_key().strip()
     wrapped = base64.encodebytes(pem.encode()).decode()  # with line breaks
     assert h.decode_private_key(wrapped) == (pem + '\n').encode()
 
