@@ -396,7 +396,8 @@ def relation_spec(endpoint):
         for hook in entries:
             if not (os.path.isfile(hook.path) and os.access(hook.path, os.X_OK)):
                 problems.append("{}: {} script {} is not an executable file on this "
-                                "machine".format(hook.source, kind, hook.path))
+                                "machine".format(hook.source, kind,
+                                                 duplicity_config.shown(hook.path, 80)))
     return list(spec.paths), problems, hooks
 
 
