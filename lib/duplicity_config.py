@@ -119,10 +119,10 @@ def validate_backend(config, unit=None):
     problems += _secret_problems(config, ("remote_password", "aws_access_key_id",
                                           "aws_secret_access_key", "azure_connection_string"))
     endpoint = _text(config, "s3_endpoint_url").strip()
-    if endpoint and not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+(/[^\s@]*)?", endpoint):
+    if endpoint and not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+(/[^\s@?#]*)?", endpoint):
         # not shown: an endpoint URL may carry credentials (https://key:secret@host)
-        problems.append("s3_endpoint_url is not an http(s) URL without credentials, e.g. "
-                        "https://rgw.example.com")
+        problems.append("s3_endpoint_url is not an http(s) URL without credentials or query, "
+                        "e.g. https://rgw.example.com")
     region = _text(config, "s3_region_name").strip()
     if backend == "s3" and region:
         problem = duplicity_helper.region_problem(region, endpoint or (remote and remote.endpoint))
