@@ -871,13 +871,13 @@ def decode_private_key(value, backend=''):
     if decoded.startswith('PuTTY-User-Key-File'):
         raise ValueError('private_ssh_key: a PuTTY key (.ppk); export it in OpenSSH format '
                          '(puttygen KEY.ppk -O private-openssh -o KEY)')
+    blocks = pem_blocks(decoded)
+    if len(blocks) > 1:
+        raise ValueError('private_ssh_key: the decoded value holds {} PEM blocks; give one '
+                         'private key'.format(len(blocks)))
     m = re.fullmatch(r'-----BEGIN ([A-Z0-9 ]{1,60})-----\n(.*?)\n?-----END ([A-Z0-9 ]{1,60})-----',
                      decoded, re.S)
     if not m:
-        blocks = pem_blocks(decoded)
-        if len(blocks) > 1:
-            raise ValueError('private_ssh_key: the decoded value holds {} PEM blocks; give one '
-                             'private key'.format(len(blocks)))
         raise ValueError('private_ssh_key: the decoded value is not an OpenSSH or PEM private key '
                          '(expected -----BEGIN ... PRIVATE KEY----- ... -----END ... PRIVATE '
                          'KEY----- and nothing else)')
@@ -931,13 +931,25 @@ def _line_numbers(numbers):
     return 'lines {}{}'.format(shown_numbers, ' and {} more'.format(more) if more > 0 else '')
 
 
-def _ssh_string(blob):
-    """The first SSH wire-format string in blob (the key type of a public key blob)."""
-    if len(blob) < 4:
-        return None
-    size = int.from_bytes(blob[:4], 'big')
-    value = blob[4:4 + size]
-    return value if len(value) == size else None
+def _ssh_strings(blob):
+    """blob as SSH wire-format strings, or None when it is not exactly a sequence of them.
+
+    A plain public key blob is one (type, then mpints or strings): a truncated or padded
+    paste is not. Certificates carry integers too: only their first string is returned.
+    """
+    out, offset = [], 0
+    while offset < len(blob):
+        if len(blob) - offset < 4:
+            return None
+        size = int.from_bytes(blob[offset:offset + 4], 'big')
+        value = blob[offset + 4:offset + 4 + size]
+        if len(value) != size:
+            return out[:1] if out and out[0].endswith(b'-cert-v01@openssh.com') else None
+        out.append(value)
+        offset += 4 + size
+        if out[0].endswith(b'-cert-v01@openssh.com'):
+            return out
+    return out
 
 
 _HOST_PATTERN_RE = re.compile(r'[A-Za-z0-9.:*?!\[\]_,|/+=-]+\Z')
@@ -962,7 +974,9 @@ def _known_hosts_entry(line, host, port):
         blob = base64.b64decode(fields[2], validate=True)
     except (binascii.Error, ValueError):
         return None
-    if _ssh_string(blob) != fields[1].encode('ascii'):
+    strings = _ssh_strings(blob)
+    if not strings or strings[0] != fields[1].encode('ascii') or \
+            (len(strings) < 2 and not fields[1].endswith('-cert-v01@openssh.com')):
         return None  # a damaged key, or one of another type than the line says
     if port != 22:
         pats = []
