@@ -361,9 +361,10 @@ def dry_run(config, relation_paths=(), unit=None):
                 argv = duplicity_helper.build_argv(operation, config, ctx, **params)
                 size = sum(len(arg.encode("utf-8", "surrogateescape")) + 1 for arg in argv)
                 if size > MAX_ARGV_BYTES:
-                    found.append(("sources", "the paths to back up and exclude_paths make a "
-                                             "duplicity command line of {} KiB, too long to run; "
-                                             "declare fewer, broader paths".format(size // 1024)))
+                    found.append(("sources", "aux_backup_directory, the backup relation's "
+                                             "filesets and exclude_paths make a duplicity command "
+                                             "line of {} KiB, too long to run; declare fewer, "
+                                             "broader paths".format(size // 1024)))
                     return found
             duplicity_helper.build_env(config, ctx, {})
         duplicity_helper.secret_files(config, paths)

@@ -435,7 +435,8 @@ def test_a_bug_in_a_validator_blocks_instead_of_raising(monkeypatch):
 def test_paths_too_many_for_one_command_line_block_the_sources():
     paths = ['/srv/data/{:06d}/{}'.format(n, 'x' * 60) for n in range(5000)]
     results = dc.validate_all(config('file'), paths)
-    assert_names(results['sources'], 'paths to back up')
+    assert_names(results['sources'], 'aux_backup_directory')
+    assert 'too long' in results['sources'][0]
 
 
 # ----------------------------------------------------------------------------- secrets shown
