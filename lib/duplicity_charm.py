@@ -122,17 +122,32 @@ def missing_packages(packages):
 def install_packages(config):
     """Configure install_sources and install what the backend needs; return problems."""
     try:
-        if (config.get("install_sources") or "").strip():
+        # only validated sources reach charmhelpers: it logs an unknown source whole, and a
+        # source line may carry credentials (evaluate reports the problem)
+        if (config.get("install_sources") or "").strip() and \
+                not duplicity_config.validate_sources_packages(config):
             fetch.configure_sources(update=True)
         missing = missing_packages(packages_for(config))
         if missing:
             hookenv.log("installing {}".format(" ".join(missing)))
             fetch.apt_install(missing, fatal=True)
     except Exception as err:  # apt or add-apt-repository: report, never fail the hook
-        hookenv.log("package installation failed: {}".format(err), hookenv.ERROR)
+        hookenv.log("package installation failed: {}".format(_error_detail(err, config)),
+                    hookenv.ERROR)
         return ["installing {} failed (check install_sources/install_keys): {}".format(
             " ".join(packages_for(config)), type(err).__name__)]
     return []
+
+
+def _error_detail(err, config):
+    """str(err) capped, or only its type when it quotes install_sources/install_keys (a
+    failed add-apt-repository shows its source line, which may carry credentials)."""
+    text = str(err)
+    words = " ".join(str(config.get(key) or "") for key in ("install_sources", "install_keys"))
+    if any(len(word) >= 8 and word in text for word in words.split()):
+        return "{} (details omitted: they quote install_sources/install_keys)".format(
+            type(err).__name__)
+    return duplicity_config.cap_message(text, 500)
 
 
 def detect_duplicity(known=None):
