@@ -26,6 +26,10 @@ _RETENTION = re.compile(r"^(\d+)([hdwmy])$")
 _MAX_AGE = re.compile(r"^(\d+)([mhdw])$")
 _DUP_INTERVAL = re.compile(r"^(\d+[smhDWMY])+$")
 _KEY_ID = re.compile(r"(0x)?[0-9A-Fa-f]{8,40}")  # used with fullmatch
+_APT_SOURCE = re.compile(  # used with fullmatch
+    r"distro|proposed|distro-proposed|ppa:[A-Za-z0-9.+_-]+/[A-Za-z0-9.+_-]+"
+    r"|deb(-src)? (\[[!-~]+( [!-~]+)*\] )?https?://[!-~]+( [!-~]+)+"
+    r"|https?://[!-~]+|cloud(-archive)?:[a-z0-9./-]+")
 _PEM_CERT = re.compile(
     r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
@@ -285,6 +289,24 @@ def validate_sources_packages(config):
             problems.append("{} must be a YAML list of strings".format(key))
             continue
         parsed[key] = value
+    for n, source in enumerate(parsed.get("install_sources") or [], 1):
+        # what charmhelpers' add_source knows; anything else it logs whole ("Unknown
+        # source: ..."), and a source line may carry credentials: never shown here either
+        if source is not None and not _APT_SOURCE.fullmatch(source.strip()):
+            problems.append("install_sources entry {} is not an apt source the charm can add "
+                            "(ppa:owner/name, a one-line deb http(s)://mirror suite components, "
+                            "cloud:..., distro or proposed)".format(n))
+    for n, key in enumerate(parsed.get("install_keys") or [], 1):
+        text = (key or "").strip()
+        blocks = duplicity_helper.pem_blocks(text)
+        if any("PRIVATE" in kind.upper() for _, kind in blocks):
+            problems.append("install_keys entry {} holds a private key: give the public key "
+                            "(it is not shown; treat it as exposed)".format(n))
+        elif text and not _KEY_ID.fullmatch(text) and not (
+                "-----BEGIN PGP PUBLIC KEY BLOCK-----" in text and
+                "-----END PGP PUBLIC KEY BLOCK-----" in text):
+            problems.append("install_keys entry {} is neither a key id nor an ASCII-armoured "
+                            "public key (gpg --armor --export KEYID)".format(n))
     sources, keys = parsed.get("install_sources"), parsed.get("install_keys")
     if sources is not None and keys and len(keys) != len(sources):
         problems.append("install_keys must have one entry per install_sources entry "

@@ -701,7 +701,11 @@ def test_relation_problems_are_passed_through_unchanged():
     ('ppa:duplicity-team/duplicity-release-git', ''),
     ('[ppa:duplicity-team/duplicity-release-git]', ''),
     ('- ppa:a/b\n- deb http://mirror.example.com/ubuntu jammy main\n', ''),
-    ('[ppa:a/b, "deb http://m/ jammy main"]', '[null, "-----BEGIN PGP PUBLIC KEY BLOCK-----"]'),
+    ('[ppa:a/b, "deb http://m/ jammy main"]', '[null, "-----BEGIN PGP PUBLIC KEY BLOCK-----'
+                                              '\\nmQENBGabc\\n-----END PGP PUBLIC KEY BLOCK-----"]'),
+    ('["deb [arch=amd64 signed-by=/k.gpg] https://m.example.com/ubuntu jammy main", cloud:jammy-zed]',
+     ''),
+    ('[distro, proposed, "https://m.example.com/ppa"]', ''),
     ('deb http://m/ jammy main', 'ABCDEF01'),
 ])
 def test_install_sources_and_keys_as_yaml_lists_are_valid(sources, keys):
@@ -721,9 +725,27 @@ def test_install_sources_and_keys_that_are_not_yaml_lists_of_strings_are_named(k
     assert_names(dc.validate_sources_packages(dict(DEFAULTS, **{key: value})), key)
 
 
+@pytest.mark.parametrize('key,value,fragment', [
+    ('install_sources', 'xxxx\n Cr3dential', 'entry 1 is not an apt source'),
+    ('install_sources', '[ppa:a/b, "deb https://u:Cr3dential@m/ jammy\\nmain"]', 'entry 2'),
+    ('install_sources', '[ppa:a/b, "Cr3dential"]', 'entry 2'),
+    ('install_sources', '[ppa:a/b Cr3dential]', 'entry 1'),
+    ('install_keys', '[Cr3dential-not-a-key]', 'entry 1 is neither'),
+    ('install_keys', '["-----BEGIN PGP PRIVATE KEY BLOCK-----\\nCr3dential\\n'
+                     '-----END PGP PRIVATE KEY BLOCK-----"]', 'entry 1 holds a private key'),
+])
+def test_install_sources_and_keys_charmhelpers_cannot_use_are_named_not_shown(key, value,
+                                                                             fragment):
+    other = {'install_sources': 'install_keys', 'install_keys': 'install_sources'}[key]
+    problems = dc.validate_sources_packages(dict(DEFAULTS, **{key: value, other: ''}))
+    assert_names(problems, key)
+    assert fragment in problems[0]
+    assert 'Cr3dential' not in ' '.join(problems)
+
+
 def test_install_keys_must_have_one_entry_per_source():
     problems = dc.validate_sources_packages(dict(DEFAULTS, install_sources='[ppa:a/b, ppa:c/d]',
-                                                 install_keys='[KEY1, KEY2, KEY3]'))
+                                                 install_keys='[ABCDEF01, ABCDEF02, ABCDEF03]'))
     assert_names(problems, 'install_keys')
     assert '2 sources, 3 keys' in problems[0]
 

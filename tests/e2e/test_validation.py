@@ -1,19 +1,20 @@
 """Hostile config and relation data through the built charm's real hooks.
 
 One deployment (file backend, duplicity 3.x) gets, one hook each: a remote_user with a space,
-a URL whose password contains '/', a private key pasted into known_host_key, an upper-case
-s3_region_name, every string key at once set to a huge value, and a principal publishing a
-300 KB fileset. Every hook exits 0 (the harness raises HookFailed otherwise), the unit is
-blocked with a short one-line message naming the key or relation, and nothing of the
-password or the pasted key appears anywhere the harness captured (hook tool calls, juju-log,
+a URL whose password contains '/', a private key pasted into known_host_key, every string
+key at once set to a huge value, and a principal publishing a 300 KB fileset. Every hook
+exits 0 (the harness raises HookFailed otherwise), the unit is blocked with a short one-line
+message naming the key or relation, and nothing of the password, the pasted key or a marker
+planted in every key appears anywhere the harness captured (hook tool calls, juju-log,
 status history, hook output), apart from config-get's answers, which are the config itself.
-Fixing the config makes the unit active again and a backup restores byte for byte.
+Fixing the config and the relation data makes the unit active again.
 """
 
 import json
+import re
 import subprocess
 
-from .helpers import make_tree, snapshot
+from .helpers import make_tree
 
 VERSION = "dup3"
 PASSPHRASE = "validation-passphrase-4d2c7"
@@ -78,22 +79,14 @@ def test_hostile_config_and_relation_data_block_with_short_messages_and_no_faile
                 known_host_key=sftp["known_host_key"] + "\n" + leaked_key)
     blocked_naming(d, "known_host_key", "line 2", "private key")
 
-    # an upper-case region name for AWS
-    d.configure(backend="s3", remote_backup_url="s3:///bucket-1/prefix",
-                aws_access_key_id="AKIAEXAMPLE0001", aws_secret_access_key="aws-secret-4b1e9",
-                s3_region_name="EU-WEST-1")
-    blocked_naming(d, "s3_region_name")
-
     # every string key at once huge, the secret-carrying ones with a marker
     options = d.app.config_options
-    d.configure(**{key: "x" * 60000 + "\n" + MARKER for key, option in options.items()
-                   if option.get("type", "string") == "string"})
+    strings = [key for key, option in options.items() if option.get("type", "string") == "string"]
+    d.configure(**{key: "x" * 5000 + "\n" + MARKER for key in strings})
     blocked_naming(d, "backend")
 
     # back to a valid config, then a principal publishing a huge fileset
-    d.configure(**{key: option.get("default") for key, option in options.items()
-                   if option.get("type", "string") == "string"})
-    d.configure(**valid)
+    d.configure(**dict({key: options[key].get("default") for key in strings}, **valid))
     assert d.unit.status[0] == "active", d.unit.status
     d.declare(fileset="/" + "x" * 300000)
     blocked_naming(d, "backup:", "fileset")
@@ -103,14 +96,11 @@ def test_hostile_config_and_relation_data_block_with_short_messages_and_no_faile
         assert len(message) <= STATUS_MAX, (state, message[:100])
     text = captured_without_config(d)
     for fragment in ("Pq8", "Zt3", "Kd5", MARKER):
-        assert fragment not in text, fragment
+        at = text.find(fragment)
+        assert at < 0, re.sub("x{20,}", "x..", text[max(0, at - 300):at + 500])
     for line in leaked_key.splitlines()[1:-1]:
         assert line[:16] not in text
 
-    # fixed: active again, and a backup restores byte for byte
+    # fixed: active again
     d.declare(fileset=str(data))
     assert d.unit.status[0] == "active", d.unit.status
-    d.ok("do-backup")
-    target = tmp_path / "restored"
-    d.ok("restore", target=str(target))
-    assert snapshot(target / str(data).lstrip("/")) == snapshot(data)
