@@ -14,59 +14,70 @@ from duplicity_runner import (MAX_LISTED_FILES, MAX_MESSAGE, ID_FORMAT, Operatio
                               unexpected_message, utcnow)
 import duplicity_charm
 
-_UNIT = re.compile(r"^[a-z][a-z0-9-]*/\d+$")
+# Patterns are used with re.fullmatch (a trailing newline never passes) and ASCII digits
+# only ([0-9], not \d: duplicity's int() would take other scripts' digits, cron would not).
+_UNIT = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*/[0-9]{1,9}")  # Juju names
 _TIME_PATTERNS = [
     r"now",
-    r"\d+",                                                    # seconds since the epoch
-    r"(\d+[smhDWMY])+",                                        # an interval before now
-    r"\d{4}-\d\d-\d\d",
-    r"\d{4}/\d\d/\d\d",
-    r"\d\d/\d\d/\d{4}",
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?(Z|[+-]\d\d:\d\d)?",    # ISO 8601, backup-ids
+    r"[0-9]{1,12}",                                            # seconds since the epoch
+    r"([0-9]{1,9}[smhDWMY])+",                                 # an interval before now
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
+    r"[0-9]{4}/[0-9]{2}/[0-9]{2}",
+    r"[0-9]{2}/[0-9]{2}/[0-9]{4}",
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})?",  # ISO 8601
 ]
+SHOWN_LIMIT = 40
+
+
+def shown(value, limit=SHOWN_LIMIT):
+    """repr(value) capped for a failure message (parameters here are never secrets)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 class ParamError(Exception):
     pass
 
 
-def shown(value, limit=200):
-    """A parameter value capped for a message."""
-    value = str(value)
-    return value if len(value) <= limit else value[:limit] + "..."
-
-
 def check_time(name, value):
-    """A duplicity time string (or a backup-id); returns it or raises ParamError."""
+    """A duplicity time string (or a backup-id); returns it or raises ParamError.
+
+    A whole number is taken as upstream allowed (seconds since the epoch).
+    """
     if value is None or value == "":
         return None
-    if not any(re.fullmatch(p, value) for p in _TIME_PATTERNS):
-        raise ParamError("{} {!r} is not a time duplicity understands: use a backup-id from "
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    if not isinstance(value, str) or not any(re.fullmatch(p, value) for p in _TIME_PATTERNS):
+        raise ParamError("{} {} is not a time duplicity understands: use a backup-id from "
                          "list-backups (2026-11-27T02:00:00Z), a date (2026-11-27), an interval "
-                         "(3D, 12h, 2W) or now".format(name, value))
+                         "(3D, 12h, 2W) or now".format(name, shown(value)))
     return value
 
 
 def check_count(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParamError("{} must be a whole number of at least 1, not {!r}".format(name, value))
+        raise ParamError("{} must be a whole number of at least 1, not {}".format(
+            name, shown(value)))
     return value
 
 
 def check_unit(value):
-    if not value:
+    if value is None or value == "":
         return None
-    if not _UNIT.match(value):
-        raise ParamError("source-unit {!r} is not a unit name such as duplicity/0".format(value))
+    if not isinstance(value, str) or not _UNIT.fullmatch(value):
+        raise ParamError("source-unit {} is not a unit name such as duplicity/0".format(
+            shown(value)))
     return value
 
 
 def check_key_file(value):
-    if not value:
+    if value is None or value == "":
         return None
-    if not os.path.isabs(value) or not os.path.isfile(value):
-        raise ParamError("private-key-file {!r} is not an existing file on the unit (give an "
-                         "absolute path)".format(value))
+    if not isinstance(value, str) or "\0" in value or not os.path.isabs(value) or \
+            not os.path.isfile(value):
+        raise ParamError("private-key-file {} is not an existing file on the unit (give an "
+                         "absolute path)".format(shown(value, 80)))
     return value
 
 
@@ -76,7 +87,7 @@ def check_path(value):
     if not value:
         return None
     value = str(value)
-    bad = ParamError("path {!r} is not a path inside the backup (as list-current-files "
+    bad = ParamError("path {} is not a path inside the backup (as list-current-files "
                      "shows it, e.g. srv/app/data.db)".format(shown(value)))
     if any(c in value for c in "\0\n\r"):
         raise bad

@@ -123,17 +123,32 @@ def missing_packages(packages):
 def install_packages(config):
     """Configure install_sources and install what the backend needs; return problems."""
     try:
-        if (config.get("install_sources") or "").strip():
+        # only validated sources reach charmhelpers: it logs an unknown source whole, and a
+        # source line may carry credentials (evaluate reports the problem)
+        if (config.get("install_sources") or "").strip() and \
+                not duplicity_config.validate_sources_packages(config):
             fetch.configure_sources(update=True)
         missing = missing_packages(packages_for(config))
         if missing:
             hookenv.log("installing {}".format(" ".join(missing)))
             fetch.apt_install(missing, fatal=True)
     except Exception as err:  # apt or add-apt-repository: report, never fail the hook
-        hookenv.log("package installation failed: {}".format(err), hookenv.ERROR)
+        hookenv.log("package installation failed: {}".format(_error_detail(err, config)),
+                    hookenv.ERROR)
         return ["installing {} failed (check install_sources/install_keys): {}".format(
             " ".join(packages_for(config)), type(err).__name__)]
     return []
+
+
+def _error_detail(err, config):
+    """str(err) capped, or only its type when it quotes install_sources/install_keys (a
+    failed add-apt-repository shows its source line, which may carry credentials)."""
+    text = str(err)
+    words = " ".join(str(config.get(key) or "") for key in ("install_sources", "install_keys"))
+    if any(len(word) >= 8 and word in text for word in words.split()):
+        return "{} (details omitted: they quote install_sources/install_keys)".format(
+            type(err).__name__)
+    return duplicity_config.cap_message(text, 500)
 
 
 def detect_duplicity(known=None):
@@ -459,7 +474,8 @@ def relation_spec(endpoint):
         for hook in entries:
             if not (os.path.isfile(hook.path) and os.access(hook.path, os.X_OK)):
                 problems.append("{}: {} script {} is not an executable file on this "
-                                "machine".format(hook.source, kind, hook.path))
+                                "machine".format(hook.source, kind,
+                                                 duplicity_config.shown(hook.path, 80)))
     return list(spec.paths), problems, hooks
 
 
@@ -471,19 +487,29 @@ def log_relation_mappings(endpoint):
 
 def evaluate(config, endpoint):
     paths, problems, _ = relation_spec(endpoint)
-    results = duplicity_config.validate_all(config, paths, problems)
+    results = duplicity_config.validate_all(config, paths, problems, unit=hookenv.local_unit())
     _kv().set(KV_RESULTS, results)
     return results
 
 
 def write_ssh_material(config):
-    """Write the secret files the backend needs; True when SSH material is in place."""
-    write_secret_files(config, unit_paths())
+    """Write the secret files the backend needs; True when SSH material is in place.
+
+    Validation dry-runs the same builders, so this does not fail on config; should it,
+    the unit blocks with the message (naming the key) instead of the hook failing.
+    """
+    try:
+        write_secret_files(config, unit_paths())
+    except ValueError as err:
+        set_runtime_problems("secret-files", [str(err)])
+        return False
+    set_runtime_problems("secret-files", [])
     return duplicity_config.ssh_needed(config)
 
 
 def remove_ssh_material():
     paths = unit_paths()
+    set_runtime_problems("secret-files", [])
     for path in (paths.ssh_dir, paths.ca_file):
         remove(path)
 
@@ -547,10 +573,15 @@ def assess_status():
     results = _kv().get(KV_RESULTS) or {}
     runtime = [p for ps in (_kv().get(KV_RUNTIME) or {}).values() for p in ps]
     outcome = read_outcome(paths)
-    state, message = duplicity_config.status_message(
-        results, runtime, outcome.get("backup"), outcome.get("last-success"),
-        config=hookenv.config(), retention=outcome.get("retention"))
-    hookenv.status_set(state, message)
+    try:
+        state, message = duplicity_config.status_message(
+            results, runtime, outcome.get("backup"), outcome.get("last-success"),
+            config=hookenv.config(), retention=outcome.get("retention"))
+    except Exception as err:  # a bug must not fail every hook: block and say where to look
+        hookenv.log("deriving the status failed: {}".format(type(err).__name__), hookenv.ERROR)
+        state, message = "blocked", "the status could not be derived (internal error, see " \
+                                    "juju debug-log)"
+    hookenv.status_set(state, duplicity_config.cap_message(message))
 
 
 def publish_outcome(endpoint):

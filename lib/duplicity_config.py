@@ -5,8 +5,6 @@ list of problems: human-readable messages that name the key, say what is wrong a
 to fix it. An empty list means the group is valid. Nothing here does I/O.
 """
 
-import base64
-import binascii
 import re
 import warnings
 from collections import OrderedDict
@@ -30,7 +28,11 @@ SECRET_KEYS = (
 _RETENTION = re.compile(r"([0-9]+)([hdwmy])")
 _MAX_AGE = re.compile(r"([0-9]+)([mhdw])")
 _DUP_INTERVAL = re.compile(r"([0-9]+[smhDWMY])+")
-_KEY_ID = re.compile(r"^(0x)?[0-9A-Fa-f]{8,40}$")
+_KEY_ID = re.compile(r"(0x)?[0-9A-Fa-f]{8,40}")  # used with fullmatch
+_APT_SOURCE = re.compile(  # used with fullmatch
+    r"distro|proposed|distro-proposed|ppa:[A-Za-z0-9.+_-]+/[A-Za-z0-9.+_-]+"
+    r"|deb(-src)? (\[[!-~]+( [!-~]+)*\] )?https?://[!-~]+( [!-~]+)+"
+    r"|https?://[!-~]+|cloud(-archive)?:[a-z0-9./-]+")
 _PEM_CERT = re.compile(
     r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
@@ -48,48 +50,100 @@ def ssh_needed(config):
     return backend == "rsync" and "::" not in (config.get("remote_backup_url") or "")
 
 
-def validate_backend(config):
+def shown(value, limit=duplicity_helper.SHOWN_LIMIT):
+    """A non-secret value for a message, capped (see duplicity_helper.shown)."""
+    return duplicity_helper.shown(value, limit)
+
+
+def _text(config, key):
+    """config[key] as a string ('' when unset or not a string)."""
+    value = config.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _secret_problems(config, keys):
+    """Set secrets too short to be kept out of messages (see MIN_SECRET_LENGTH)."""
+    problems = []
+    minimum = duplicity_helper.MIN_SECRET_LENGTH
+    for key in keys:
+        value = config.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            problems.append("{} must be a string".format(key))
+        elif len(value.strip()) < minimum:
+            problems.append("{} is shorter than {} characters: too short to be kept out of logs "
+                            "and messages; use a longer one".format(key, minimum))
+    return problems
+
+
+def validate_backend(config, unit=None):
     problems = []
     backend = config.get("backend", "")
-    url = config.get("remote_backup_url", "")
+    url = _text(config, "remote_backup_url")
     if not backend:
         return ["backend is not set: choose one of {} (juju config <app> backend=...)".format(
             ", ".join(duplicity_helper.BACKENDS))]
     if backend not in duplicity_helper.BACKENDS:
-        return ["backend {!r} is not supported: use one of {}".format(
-            backend, ", ".join(duplicity_helper.BACKENDS))]
-    if not url:
+        return ["backend {} is not supported: use one of {}".format(
+            shown(backend), ", ".join(duplicity_helper.BACKENDS))]
+    remote = None
+    if not url.strip():
         problems.append("remote_backup_url is not set: the {} backend needs a destination".format(
             backend))
     else:
         try:
-            duplicity_helper.parse_remote(backend, url)
+            remote = duplicity_helper.parse_remote(backend, url)
         except ValueError as err:
             problems.append(str(err))
     if backend in ("ftp", "ftps"):
         for key in ("remote_user", "remote_password"):
             if not config.get(key):
                 problems.append("{} is not set: the {} backend needs it".format(key, backend))
+        password = _text(config, "remote_password")
+        if "'" in password or any(ord(c) < 32 or ord(c) == 127 for c in password):
+            # duplicity hands it to lftp inside open -u 'user,password' in a script
+            problems.append("remote_password contains a single quote or a control character, "
+                            "which the {} backend (lftp) cannot carry".format(backend))
     if backend in ("sftp", "scp") and not config.get("remote_user"):
         problems.append("remote_user is not set: the {} backend needs it".format(backend))
+    user = _text(config, "remote_user").strip()
+    if user and backend in ("sftp", "scp", "rsync", "ftp", "ftps"):
+        problem = duplicity_helper.user_problem(backend, user)
+        if problem:
+            problems.append("remote_user " + problem)
     if backend == "s3":
         for key in ("aws_access_key_id", "aws_secret_access_key"):
             if not config.get(key):
                 problems.append("{} is not set: the s3 backend needs it".format(key))
     if backend == "azure" and not config.get("azure_connection_string"):
         problems.append("azure_connection_string is not set: the azure backend needs it")
-    endpoint = config.get("s3_endpoint_url", "")
-    if endpoint and not re.match(r"^https?://[^/\s]+(/\S*)?$", endpoint):
-        problems.append("s3_endpoint_url {!r} is not an http(s) URL, e.g. "
-                        "https://rgw.example.com".format(endpoint))
-    ca = config.get("ca_certificate", "")
+    if backend == "azure" and remote is not None and unit:
+        try:
+            duplicity_helper.azure_container(remote, unit)
+        except ValueError as err:
+            problems.append(str(err))
+    problems += _secret_problems(config, ("remote_password", "aws_access_key_id",
+                                          "aws_secret_access_key", "azure_connection_string"))
+    endpoint = _text(config, "s3_endpoint_url").strip()
+    if endpoint and not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+(/[^\s@?#]*)?", endpoint):
+        # not shown: an endpoint URL may carry credentials (https://key:secret@host)
+        problems.append("s3_endpoint_url is not an http(s) URL without credentials or query, "
+                        "e.g. https://rgw.example.com")
+    region = _text(config, "s3_region_name").strip()
+    if backend == "s3" and region:
+        problem = duplicity_helper.region_problem(region, endpoint or (remote and remote.endpoint))
+        if problem:
+            problems.append("s3_region_name " + problem)
+    ca = _text(config, "ca_certificate")
     if ca and not _PEM_CERT.search(ca):
         problems.append("ca_certificate is not a PEM certificate "
                         "(-----BEGIN CERTIFICATE----- ...)")
     for key in ("volsize", "concurrency"):
         value = config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            problems.append("{} must be a whole number of at least 1, not {!r}".format(key, value))
+            problems.append("{} must be a whole number of at least 1, not {}".format(
+                key, shown(value)))
     return problems
 
 
@@ -99,62 +153,70 @@ def validate_ssh(config):
         return []
     problems = []
     backend = config["backend"]
-    key = config.get("private_ssh_key", "")
-    if key:
-        problems.extend(_private_key_problems(key))
+    key = _text(config, "private_ssh_key")
+    if key.strip():
+        problems.extend(_private_key_problems(key, backend))
     elif backend == "rsync":
         problems.append("private_ssh_key is not set: rsync over SSH needs key authentication "
                         "(base64 of the private key)")
     elif not config.get("remote_password"):
         problems.append("private_ssh_key or remote_password must be set for the {} backend".format(
             backend))
-    hosts = [line for line in (config.get("known_host_key") or "").splitlines() if line.strip()]
-    if not hosts:
+    hosts = _text(config, "known_host_key")
+    if not hosts.strip():
         problems.append("known_host_key is not set: the {} backend verifies the server's host key; "
                         "give the output of ssh-keyscan -p PORT HOST".format(backend))
-    for line in hosts:
-        if line.strip().startswith("#"):
-            continue
-        try:  # the same check as the writer of known_hosts (a bare key gets the host added)
-            duplicity_helper.known_hosts_lines(line, "host", 22)
-        except ValueError:
-            problems.append("known_host_key has a line that is not a known_hosts entry "
-                            "(host keytype base64-key): {!r}".format(line.strip()[:60]))
+        return problems
+    try:
+        remote = duplicity_helper.parse_remote(backend, _text(config, "remote_backup_url"))
+        host, port = remote.host, remote.port
+    except ValueError:  # validate_backend names the URL
+        host, port = "host", 22
+    try:  # the same function writes the known_hosts file
+        duplicity_helper.known_hosts_lines(hosts, host, port)
+    except ValueError as err:
+        problems.append(str(err))
     return problems
 
 
-def _private_key_problems(value):
-    try:
-        text = base64.b64decode("".join(value.split()), validate=True).decode("ascii")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return ["private_ssh_key is not valid base64 (use: base64 -w0 KEYFILE)"]
-    m = re.search(r"-----BEGIN (OPENSSH|RSA|EC|DSA)? ?PRIVATE KEY-----", text)
-    if not m or "-----END " not in text[m.end():]:
-        return ["private_ssh_key does not decode to a private key in OpenSSH or PEM format"]
+def _private_key_problems(value, backend=""):
+    try:  # the same function writes the key file
+        duplicity_helper.decode_private_key(value, backend)
+    except ValueError as err:
+        return [str(err)]
     return []
 
 
 def validate_encryption(config):
     passphrase = config.get("encryption_passphrase", "")
-    public_key = (config.get("gpg_public_key") or "").strip()
+    public_key = _text(config, "gpg_public_key").strip()
     disabled = bool(config.get("disable_encryption"))
     if disabled and (passphrase or public_key):
         return ["disable_encryption=true conflicts with encryption_passphrase/gpg_public_key: "
                 "unset one of them"]
     if disabled:
         return []
+    problems = _secret_problems(config, ("encryption_passphrase",))
     if public_key:
-        if _KEY_ID.match(public_key):
-            return ["gpg_public_key holds a key id ({}); an ASCII-armoured public key is needed "
-                    "(gpg --armor --export KEYID)".format(public_key)]
+        if _KEY_ID.fullmatch(public_key):
+            return problems + [
+                "gpg_public_key holds a key id ({}); an ASCII-armoured public key is needed "
+                "(gpg --armor --export KEYID)".format(shown(public_key, 44))]
+        blocks = duplicity_helper.pem_blocks(public_key.replace("\r\n", "\n"))
+        private = [n for n, kind in blocks if "PRIVATE" in kind.upper()]
+        if private:  # never shown: report where, not what
+            return problems + [
+                "gpg_public_key: line {} starts a private key, not an ASCII-armoured public "
+                "key: give the public key only (gpg --armor --export KEYID); the private key "
+                "is not shown, treat it as exposed".format(private[0])]
         if "-----BEGIN PGP PUBLIC KEY BLOCK-----" not in public_key:
-            return ["gpg_public_key is not an ASCII-armoured public key "
-                    "(-----BEGIN PGP PUBLIC KEY BLOCK-----)"]
-        return []
+            return problems + ["gpg_public_key is not an ASCII-armoured public key "
+                               "(-----BEGIN PGP PUBLIC KEY BLOCK-----)"]
+        return problems
     if not passphrase:
         return ["no encryption configured: set encryption_passphrase or gpg_public_key, "
                 "or disable_encryption=true"]
-    return []
+    return problems
 
 
 def validate_cron(key, value, named):
@@ -204,12 +266,13 @@ def validate_schedule(config):
 def validate_sources(config, relation_paths=(), relation_problems=()):
     """What to back up: relation filesets + aux_backup_directory, minus exclude_paths."""
     problems = list(relation_problems)
-    for path in split_list(config.get("aux_backup_directory", "")):
+    for path in split_list(_text(config, "aux_backup_directory")):
         if not path.startswith("/"):
-            problems.append("aux_backup_directory has {!r}, which is not an absolute path".format(
-                path))
+            problems.append("aux_backup_directory has {}, which is not an absolute path".format(
+                shown(path)))
         elif "\n" in path or ".." in path.split("/"):
-            problems.append("aux_backup_directory has {!r}: use a plain absolute path".format(path))
+            problems.append("aux_backup_directory has {}: use a plain absolute path".format(
+                shown(path)))
     problems.extend(validate_exclude_paths(config))
     if not problems and not backup_paths(config, relation_paths):
         problems.append("nothing to back up: relate a principal over the backup relation or set "
@@ -315,10 +378,11 @@ def validate_sources_packages(config):
     problems = []
     parsed = {}
     for key in ("install_sources", "install_keys"):
-        text = config.get(key) or ""
+        text = _text(config, key)
         try:
             value = yaml.safe_load(text) if text.strip() else []
-        except yaml.YAMLError:
+        except Exception:  # YAMLError, and ValueError/RecursionError from odd scalars
+            # never shown: a source line may carry credentials (deb https://user:pw@...)
             problems.append("{} is not valid YAML (a list, e.g. [ppa:owner/name])".format(key))
             continue
         if isinstance(value, str):
@@ -327,6 +391,24 @@ def validate_sources_packages(config):
             problems.append("{} must be a YAML list of strings".format(key))
             continue
         parsed[key] = value
+    for n, source in enumerate(parsed.get("install_sources") or [], 1):
+        # what charmhelpers' add_source knows; anything else it logs whole ("Unknown
+        # source: ..."), and a source line may carry credentials: never shown here either
+        if source is not None and not _APT_SOURCE.fullmatch(source.strip()):
+            problems.append("install_sources entry {} is not an apt source the charm can add "
+                            "(ppa:owner/name, a one-line deb http(s)://mirror suite components, "
+                            "cloud:..., distro or proposed)".format(n))
+    for n, key in enumerate(parsed.get("install_keys") or [], 1):
+        text = (key or "").strip()
+        blocks = duplicity_helper.pem_blocks(text)
+        if any("PRIVATE" in kind.upper() for _, kind in blocks):
+            problems.append("install_keys entry {} holds a private key: give the public key "
+                            "(it is not shown; treat it as exposed)".format(n))
+        elif text and not _KEY_ID.fullmatch(text) and not (
+                "-----BEGIN PGP PUBLIC KEY BLOCK-----" in text and
+                "-----END PGP PUBLIC KEY BLOCK-----" in text):
+            problems.append("install_keys entry {} is neither a key id nor an ASCII-armoured "
+                            "public key (gpg --armor --export KEYID)".format(n))
     sources, keys = parsed.get("install_sources"), parsed.get("install_keys")
     if sources is not None and keys and len(keys) != len(sources):
         problems.append("install_keys must have one entry per install_sources entry "
@@ -342,16 +424,119 @@ def backup_paths(config, relation_paths=()):
     return sorted({p.rstrip("/") or "/" for p in paths})
 
 
-def validate_all(config, relation_paths=(), relation_problems=()):
-    """Every group, in the order their problems are reported."""
-    return OrderedDict([
-        ("backend", validate_backend(config)),
-        ("ssh", validate_ssh(config)),
-        ("encryption", validate_encryption(config)),
-        ("schedule", validate_schedule(config)),
-        ("sources", validate_sources(config, relation_paths, relation_problems)),
-        ("packages", validate_sources_packages(config)),
+# Which group a config key belongs to, to file a builder's error ("key: ...") under it.
+KEY_GROUPS = OrderedDict([
+    ("backend", ("backend", "remote_backup_url", "remote_user", "remote_password",
+                 "aws_access_key_id", "aws_secret_access_key", "azure_connection_string",
+                 "s3_endpoint_url", "s3_region_name", "ca_certificate", "volsize",
+                 "concurrency")),
+    ("ssh", ("private_ssh_key", "known_host_key")),
+    ("encryption", ("encryption_passphrase", "gpg_public_key", "disable_encryption")),
+    ("schedule", ("backup_frequency", "deletion_frequency", "retention_period",
+                  "full_if_older_than", "backup_max_age")),
+    ("sources", ("aux_backup_directory", "exclude_paths")),
+    ("packages", ("install_sources", "install_keys")),
+])
+# Versions whose command lines the dry run builds: 0.8 (focal, jammy), 2.x (noble), 3.x.
+DRY_RUN_VERSIONS = ((0, 8, 11), (0, 8, 22), (2, 1, 4), (3, 0, 2))
+DRY_RUN_OPERATIONS = (
+    ("backup", {}), ("backup", {"full": True}), ("collection-status", {}),
+    ("list-current-files", {"time": "3D"}), ("verify", {"compare_data": True}),
+    ("restore", {"target": "/srv/restore", "time": "3D", "path": "etc/hosts"}),
+    ("remove-older-than", {"time": "30D"}), ("remove-all-but-n-full", {"count": 2}),
+    ("remove-all-inc-of-but-n-full", {"count": 2}), ("cleanup", {}),
+)
+# An argv longer than this may not start (execve's E2BIG: ARG_MAX is shared with the
+# environment; one argument is at most 128 KiB).
+MAX_ARGV_BYTES = 256 * 1024
+DRY_RUN_UNIT = "duplicity/0"
+
+
+def _group_of(message):
+    key = message.split(":", 1)[0].split()[0] if message else ""
+    for group, keys in KEY_GROUPS.items():
+        if key in keys:
+            return group, key
+    return None, key
+
+
+def dry_run(config, relation_paths=(), unit=None):
+    """[(group, problem)]: what building every command line, environment and secret file
+    of this config raises, for a representative context of each duplicity version.
+
+    Anything that validates must build: a builder's error here blocks the unit now instead
+    of failing a backup later. Pure: the paths are under a scratch root, nothing is written.
+    """
+    from duplicity_paths import UnitPaths
+
+    unit = unit or DRY_RUN_UNIT
+    paths = UnitPaths.for_unit(unit, root="/nonexistent/charm-duplicity-dry-run")
+    includes = tuple(backup_paths(config, relation_paths)) or ("/",)
+    excludes = tuple(split_list(_text(config, "exclude_paths")))
+    encrypt_key = "0" * 40 if duplicity_helper.encryption_mode(config) == "public-key" else ""
+    found = []
+    try:
+        for version in DRY_RUN_VERSIONS:
+            ctx = duplicity_helper.Context(unit=unit, paths=paths, version=version,
+                                           duplicity="/usr/bin/duplicity",
+                                           encrypt_key=encrypt_key, includes=includes,
+                                           excludes=excludes, log_file=paths.log_file)
+            for operation, params in DRY_RUN_OPERATIONS:
+                argv = duplicity_helper.build_argv(operation, config, ctx, **params)
+                size = sum(len(arg.encode("utf-8", "surrogateescape")) + 1 for arg in argv)
+                if size > MAX_ARGV_BYTES:
+                    found.append(("sources", "aux_backup_directory, the backup relation's "
+                                             "filesets and exclude_paths make a duplicity command "
+                                             "line of {} KiB, too long to run; declare fewer, "
+                                             "broader paths".format(size // 1024)))
+                    return found
+            duplicity_helper.build_env(config, ctx, {})
+        duplicity_helper.secret_files(config, paths)
+    except ValueError as err:
+        message = str(err)
+        group, key = _group_of(message)
+        if group is None:
+            message = "the configuration cannot be turned into a duplicity command: " + message
+            group = "backend"
+        found.append((group, message))
+    return found
+
+
+def _guarded(name, function, *args):
+    """function(*args), or a problem saying the group could not be checked (never raises)."""
+    try:
+        return function(*args)
+    except Exception as err:  # a bug must block the unit, not fail the hook
+        return ["the {} settings could not be checked ({}: internal error, see juju "
+                "debug-log)".format(name, type(err).__name__)]
+
+
+def validate_all(config, relation_paths=(), relation_problems=(), unit=None):
+    """Every group, in the order their problems are reported.
+
+    When the groups the builders read are valid, the builders are dry-run (see dry_run) and
+    their errors are filed under the group of the key they name, unless that group already
+    reports a problem naming the key.
+    """
+    results = OrderedDict([
+        ("backend", _guarded("backend", validate_backend, config, unit)),
+        ("ssh", _guarded("ssh", validate_ssh, config)),
+        ("encryption", _guarded("encryption", validate_encryption, config)),
+        ("schedule", _guarded("schedule", validate_schedule, config)),
+        ("sources", _guarded("sources", validate_sources, config, relation_paths,
+                             relation_problems)),
+        ("packages", _guarded("packages", validate_sources_packages, config)),
     ])
+    if not any(results[group] for group in ("backend", "ssh", "encryption")):
+        for entry in _guarded("build", dry_run, config, relation_paths, unit):
+            if isinstance(entry, str):  # _guarded's own message
+                results["backend"].append(entry)
+                continue
+            group, problem = entry
+            key = _group_of(problem)[1]
+            if not any(key in known for known in results[group]):
+                results[group].append(problem)
+    return results
 
 
 _SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -400,8 +585,43 @@ def _age(stamp, now):
     return (now - then).total_seconds()
 
 
-def status_message(results, runtime_problems=(), last_backup=None, last_success=None,
-                   config=None, retention=None, now=None):
+# The longest status message the unit sets (Juju shows it in juju status; status-set
+# takes it as one argument, which a huge relation value once made fail).
+STATUS_MESSAGE_MAX = 400
+
+
+def cap_message(message, limit=STATUS_MESSAGE_MAX):
+    """message cut to at most limit characters, ending with '…' when cut."""
+    message = " ".join(str(message).split())  # one line: no newline reaches juju status
+    if len(message) > limit:
+        message = message[:limit - 1] + "\u2026"
+    return message
+
+
+def join_problems(problems, limit=STATUS_MESSAGE_MAX):
+    """'; '-joined problems, as many as fit in limit, then how many more there are."""
+    shown_problems = []
+    for n, problem in enumerate(problems):
+        more = len(problems) - n
+        candidate = "; ".join(shown_problems + [problem])
+        rest = "; and {} more".format(more - 1) if more > 1 else ""
+        if shown_problems and len(candidate + rest) > limit:
+            return cap_message("; ".join(shown_problems) + "; and {} more".format(more), limit)
+        shown_problems.append(problem)
+    return cap_message("; ".join(shown_problems), limit)
+
+
+def status_message(*args, **kwargs):
+    """(workload status, message) from validation results and recorded outcomes.
+
+    The message is capped (STATUS_MESSAGE_MAX): the one place every status message passes.
+    """
+    state, message = _status_message(*args, **kwargs)
+    return state, cap_message(message)
+
+
+def _status_message(results, runtime_problems=(), last_backup=None, last_success=None,
+                    config=None, retention=None, now=None):
     """(workload status, message) from validation results and recorded outcomes.
 
     The single place the unit's status is derived from: blocked on any config or runtime
@@ -411,7 +631,7 @@ def status_message(results, runtime_problems=(), last_backup=None, last_success=
     import datetime
     problems = [p for group in results.values() for p in group] + list(runtime_problems)
     if problems:
-        return "blocked", "; ".join(problems)
+        return "blocked", join_problems(problems)
     now = now or datetime.datetime.now(datetime.timezone.utc)
     if last_backup and last_backup.get("status") not in ("ok", "partial"):
         return "blocked", "last backup failed at {}: {}".format(

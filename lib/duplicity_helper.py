@@ -61,17 +61,48 @@ SCRUBBED_ENV_PREFIXES = ('AWS_',)
 AES256_GPG_OPTION = '--cipher-algo=AES256'
 TRUST_GPG_OPTION = '--trust-model=always'
 
-_HOST_RE = re.compile(r'^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+_HOST_RE = re.compile(r'(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
                       r'(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*'
-                      r'|\[[0-9A-Fa-f:.]+\])$')
-_BUCKET_RE = re.compile(r'^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')
+                      r'|\[[0-9A-Fa-f:.]+\])\Z')
+_BUCKET_RE = re.compile(r'[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z')
 # duplicity's own check (backends/azurebackend.py _VALID_CONTAINER_NAME_RE)
-_CONTAINER_RE = re.compile(r'^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$')
-_AWS_HOST_RE = re.compile(r'(^|\.)amazonaws\.com(\.cn)?$', re.I)
-_KEY_TYPE_RE = re.compile(r'^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+|'
-                          r'[a-z0-9-]+-cert-v01@openssh\.com)$')
-_TIME_RE = re.compile(r'^[0-9A-Za-z][0-9A-Za-z:+.\-/]*$')
-_INTERVAL_RE = re.compile(r'^([0-9]+[smhDWMY])+$')
+_CONTAINER_RE = re.compile(r'[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]\Z')
+_AWS_HOST_RE = re.compile(r'(^|\.)amazonaws\.com(\.cn)?\Z', re.I)
+_KEY_TYPE_RE = re.compile(r'(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+|'
+                          r'[a-z0-9-]+-cert-v01@openssh\.com)\Z')
+_TIME_RE = re.compile(r'[0-9A-Za-z][0-9A-Za-z:+.\-/]*\Z')
+_INTERVAL_RE = re.compile(r'([0-9]+[smhDWMY])+\Z')
+_PORT_RE = re.compile(r'[0-9]{1,5}\Z')
+# User names each backend's consumer can carry (checked with fullmatch):
+# - sftp, scp: paramiko takes the name as given; the charm percent-quotes it in the URL,
+#   duplicity unquotes it. '@' is allowed (hosted SFTP logins such as name@example.com).
+# - ftp, ftps: lftp reads "open -u 'user,password'" from duplicity's script: no quote or
+#   comma (the charm allows neither), '@' is fine.
+# - rsync: duplicity writes user@host for ssh/rsync (which split at an '@'), or sets USER
+#   for the rsync daemon: no '@'.
+# No name starts with '-' (it would read as an option) and none is longer than 64.
+_USER_RE = {
+    'ssh': re.compile(r'[A-Za-z0-9._][A-Za-z0-9._@-]{0,63}\Z'),
+    'rsync': re.compile(r'[A-Za-z0-9._][A-Za-z0-9._-]{0,63}\Z'),
+}
+_USER_GRAMMAR = {
+    'ssh': "up to 64 letters, digits, '.', '_', '-' and '@', not starting with '-' or '@'",
+    'rsync': "up to 64 letters, digits, '.', '_' and '-', not starting with '-' "
+             "(rsync and ssh split user@host at the '@')",
+}
+# S3 region names: AWS's (lowercase letters, digits, hyphens); botocore's own check
+# (utils.validate_region_name) allows upper case too, which only a non-AWS store can use.
+_AWS_REGION_RE = re.compile(r'[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z')
+_BOTO_REGION_RE = re.compile(r'[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\Z')
+# Secrets shorter than this cannot be kept out of messages: the runner redacts values of
+# at least this length only (a shorter one would mangle every message it occurs in), so
+# the validators refuse shorter passwords, passphrases and keys.
+MIN_SECRET_LENGTH = 4
+# Longest echo of a (non-secret) value in a message.
+SHOWN_LIMIT = 40
+# Private key kinds an SSH backend can use (PEM label -> what it is).
+PRIVATE_KEY_LABELS = ('OPENSSH PRIVATE KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY',
+                      'DSA PRIVATE KEY', 'PRIVATE KEY')
 
 URL_FORMATS = {
     'file': 'file:///path/to/dir',
@@ -158,19 +189,56 @@ def _v(version):
 
 # --------------------------------------------------------------------------- remote URL
 
+def shown(value, limit=SHOWN_LIMIT):
+    """repr(value) for a message, capped at ``limit`` characters (ending with '…').
+
+    Only for values that cannot be secret; secrets and values that may carry one (URLs,
+    keys, certificates) are described, never shown.
+    """
+    text = repr(value)
+    if len(text) > limit:
+        text = text[:limit - 1] + '\u2026'
+    return text
+
+
 def _url_error(backend, what):
     return ValueError('remote_backup_url: {}; expected for backend {}: {}'.format(
         what, backend, URL_FORMATS.get(backend, '?')))
 
 
 def _split_scheme(backend, url):
-    m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$', url, re.S)
+    m = re.match(r'([A-Za-z][A-Za-z0-9+.-]*)://(.*)\Z', url, re.S)
     if not m:
         return '', url
     scheme = m.group(1).lower()
     if scheme not in _ACCEPTED_SCHEMES[backend]:
-        raise _url_error(backend, 'scheme {}:// does not match backend {}'.format(scheme, backend))
+        raise _url_error(backend, 'scheme {}:// does not match backend {}'.format(
+            shown(scheme)[1:-1], backend))
     return scheme, m.group(2)
+
+
+def carries_credentials(text):
+    """True when a URL (without its scheme) may carry ``user:password@``.
+
+    Checked on the whole string before it is split at '/' or ':': a password may contain
+    '/', ':' and '@' itself, so any ':' before the last '@' counts (a path containing '@'
+    after a port is refused with it, which loses nothing).
+    """
+    at = text.rfind('@')
+    return at > 0 and ':' in text[:at]
+
+
+def user_problem(backend, user):
+    """Why ``user`` cannot be carried to ``backend``'s server, or None.
+
+    The grammar is that of what consumes the name (see _USER_RE). Never echoes the value:
+    a mistyped password may land here.
+    """
+    kind = 'rsync' if backend == 'rsync' else 'ssh'
+    if not isinstance(user, str) or not _USER_RE[kind].match(user):
+        return 'is not a user name the {} backend can use ({})'.format(
+            backend, _USER_GRAMMAR[kind])
+    return None
 
 
 def _reject_credentials(backend, authority):
@@ -180,29 +248,32 @@ def _reject_credentials(backend, authority):
     keys = _CREDENTIAL_KEYS.get(backend, 'remote_user/remote_password')
     if ':' in userinfo:
         raise _url_error(backend, 'credentials must not be embedded in the URL (user:password@); '
-                                  'set {} instead'.format(keys))
+                                  'set {} instead (nothing of the URL is shown)'.format(keys))
     if backend in _CREDENTIAL_KEYS or backend == 'file':
         raise _url_error(backend, 'no user@ part is allowed; set {} instead'.format(keys))
-    if not re.match(r'^[A-Za-z0-9._][A-Za-z0-9._-]*$', userinfo):
-        raise _url_error(backend, 'invalid user name {!r} before @'.format(userinfo))
+    problem = user_problem(backend, userinfo)
+    if problem:
+        raise _url_error(backend, 'the user name before @ ' + problem)
     return userinfo
 
 
 def _host_port(backend, hostport, default_port=0):
+    # Nothing of hostport is echoed: a password that lost its user:...@ lands here.
     if not hostport:
         raise _url_error(backend, 'the host is missing')
-    m = re.match(r'^(\[[^\]]*\]|[^:]*)(?::([^:]*))?$', hostport)
+    m = re.match(r'(\[[^\]]*\]|[^:]*)(?::([^:]*))?\Z', hostport)
     if not m:
-        raise _url_error(backend, 'cannot read host[:port] from {!r}'.format(hostport))
+        raise _url_error(backend, 'cannot read host[:port] (an IPv6 address goes in [brackets])')
     host, port = m.group(1), m.group(2)
     if not host or not _HOST_RE.match(host):
-        raise _url_error(backend, 'invalid host name {!r}'.format(host))
+        raise _url_error(backend, 'invalid host name (letters, digits, hyphens and dots, or an '
+                                  'IP address; an IPv6 address in [brackets])')
     if port is None or port == '':
         if port == '':
-            raise _url_error(backend, 'empty port after {!r}'.format(host + ':'))
+            raise _url_error(backend, 'empty port after the host name')
         return host, default_port
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise _url_error(backend, 'invalid port {!r} (expected 1-65535)'.format(port))
+    if not _PORT_RE.match(port) or not 0 < int(port) < 65536:
+        raise _url_error(backend, 'invalid port (expected a number 1-65535)')
     return host, int(port)
 
 
@@ -269,13 +340,17 @@ def parse_remote(backend, url):
     Raises ValueError naming ``remote_backup_url``, what is wrong and the expected format.
     """
     if backend not in BACKENDS:
-        raise ValueError('backend: {!r} is not one of {}'.format(backend, ', '.join(BACKENDS)))
+        raise ValueError('backend: {} is not one of {}'.format(shown(backend), ', '.join(BACKENDS)))
     url = (url or '').strip()
     if not url:
         raise _url_error(backend, 'it is empty')
     if any(c.isspace() for c in url):
         raise _url_error(backend, 'it contains whitespace')
     scheme, rest = _split_scheme(backend, url)
+    if carries_credentials(rest):
+        raise _url_error(backend, 'credentials must not be embedded in the URL (user:password@); '
+                                  'set {} instead (nothing of the URL is shown)'.format(
+                                      _CREDENTIAL_KEYS.get(backend, 'remote_user/remote_password')))
 
     if backend == 'file':
         if scheme:
@@ -302,15 +377,15 @@ def parse_remote(backend, url):
             raise _url_error(backend, "duplicity's azure backend stores directly in the container "
                                       '(no /prefix); give only the container name')
         if not _CONTAINER_RE.match(container):
-            raise _url_error(backend, 'invalid container name {!r} (3-63 lowercase letters, digits '
-                                      'and single hyphens)'.format(container))
+            raise _url_error(backend, 'invalid container name (3-63 lowercase letters, digits '
+                                      'and single hyphens)')
         return Remote(backend=backend, container=container)
 
     # host-based backends: sftp, scp, ftp, ftps, rsync
     if rest.startswith('/'):
         raise _url_error(backend, 'the host is missing')
     if backend == 'rsync':
-        m = re.match(r'^([^/]*?)::/?(.*)$', rest)
+        m = re.match(r'([^/]*?)::/?(.*)\Z', rest, re.S)
         if m:  # rsync daemon: host[:port]::module[/dir]
             user = _reject_credentials(backend, m.group(1))
             host, port = _host_port(backend, m.group(1).rsplit('@', 1)[-1])
@@ -360,8 +435,8 @@ def _parse_s3(scheme, rest):
         raise _url_error(backend, 'the bucket name is missing')
     bucket = parts[0]
     if not _BUCKET_RE.match(bucket) or '..' in bucket:
-        raise _url_error(backend, 'invalid bucket name {!r} (3-63 lowercase letters, digits, '
-                                  'dots and hyphens)'.format(bucket))
+        raise _url_error(backend, 'invalid bucket name (3-63 lowercase letters, digits, '
+                                  'dots and hyphens)')
     return Remote(backend=backend, bucket=bucket, prefix='/'.join(parts[1:]), endpoint=endpoint)
 
 
@@ -380,8 +455,10 @@ def _remote(config):
 
 def _user(config, remote):
     user = _cfg(config, 'remote_user') or remote.user
-    if user and not re.match(r'^[A-Za-z0-9._][A-Za-z0-9._@-]*$', user):
-        raise ValueError('remote_user: {!r} is not a valid user name'.format(user))
+    if user:
+        problem = user_problem(remote.backend, user)
+        if problem:
+            raise ValueError('remote_user: ' + problem)
     return user
 
 
@@ -395,6 +472,23 @@ def s3_endpoint(config, remote=None):
     return _cfg(config, 's3_endpoint_url') or remote.endpoint
 
 
+def azure_container(remote, unit):
+    """The Azure container of unit's backups: ``<container>-<unit slug>``, validated.
+
+    Azure container names are 3-63 lowercase letters, digits and single hyphens; the
+    unit suffix counts, so a long container name fails for units with long names.
+    """
+    container = '{}-{}'.format(remote.container, unit_slug(unit).lower())
+    if not _CONTAINER_RE.match(container):
+        raise ValueError('remote_backup_url: the azure container of unit {} would be {} ({} '
+                         'characters: container + "-" + unit), not a valid Azure container name '
+                         '(3-63 lowercase letters, digits and single hyphens); use a container '
+                         'name of at most {} characters'.format(
+                             unit, shown(container, 80), len(container),
+                             max(3, 62 - len(unit_slug(unit)))))
+    return container
+
+
 def target_url(config, ctx):
     """The duplicity URL of ctx.unit's backups: the remote plus ``/<unit slug>``."""
     remote = _remote(config)
@@ -406,11 +500,7 @@ def target_url(config, ctx):
         scheme = 'boto3+s3' if _v(ctx.version) < V_BOTO3_S3 else 's3'
         return '{}:///{}'.format(scheme, _join(remote.bucket, remote.prefix, slug))
     if b == 'azure':
-        container = '{}-{}'.format(remote.container, slug.lower())
-        if not _CONTAINER_RE.match(container):
-            raise ValueError('remote_backup_url: azure container {!r} (container + "-" + unit) is '
-                             'not a valid Azure container name (at most 63 lowercase letters, digits '
-                             'and single hyphens); use a shorter container name'.format(container))
+        container = azure_container(remote, ctx.unit)
         return 'azure://' + container
     user = _user(config, remote)
     netloc = (quote(user, safe='') + '@' if user else '') + remote.host
@@ -490,10 +580,26 @@ def _backend_args(config, ctx, remote):
             args.append('--s3-endpoint-url=' + endpoint)
         region = _cfg(config, 's3_region_name')
         if region:
-            if not re.match(r'^[a-z0-9-]+$', region):
-                raise ValueError('s3_region_name: {!r} is not a region name'.format(region))
+            problem = region_problem(region, endpoint)
+            if problem:
+                raise ValueError('s3_region_name: ' + problem)
             args.append('--s3-region-name=' + region)
     return args
+
+
+def region_problem(region, endpoint=''):
+    """Why ``region`` is not an S3 region name botocore and the store accept, or None.
+
+    AWS (no endpoint): lowercase letters, digits and hyphens (eu-west-1); a non-AWS
+    endpoint may use any name botocore accepts (letters, digits, hyphens, at most 63).
+    """
+    if endpoint and _BOTO_REGION_RE.match(region):
+        return None
+    if not endpoint and _AWS_REGION_RE.match(region):
+        return None
+    return '{} is not a region name: {}, at most 63 characters, e.g. eu-west-1'.format(
+        shown(region), 'letters, digits and hyphens' if endpoint
+        else 'lowercase letters, digits and hyphens')
 
 
 def _rsync_mkdir_option(remote, unit):
@@ -795,9 +901,34 @@ def build_env(config, ctx, base_env):
 
 # --------------------------------------------------------------------------- secret files
 
-def decode_private_key(value):
-    """private_ssh_key (base64 of an OpenSSH or PEM key) -> key bytes with a final newline."""
-    text = ''.join((value or '').split())
+def pem_blocks(text):
+    """[(line number, label)] of the -----BEGIN <label>----- lines in text."""
+    return [(n, m.group(1)) for n, line in enumerate(text.split('\n'), 1)
+            for m in [re.match(r'\s*-----BEGIN ([A-Za-z0-9 ]{1,60})-----', line)] if m]
+
+
+def _openssh_cipher(blob):
+    """The cipher name in an ``openssh-key-v1`` blob (b'none': not encrypted); None if damaged."""
+    magic = b'openssh-key-v1\0'
+    if not blob.startswith(magic) or len(blob) < len(magic) + 4:
+        return None
+    size = int.from_bytes(blob[len(magic):len(magic) + 4], 'big')
+    cipher = blob[len(magic) + 4:len(magic) + 4 + size]
+    return cipher if len(cipher) == size else None
+
+
+def decode_private_key(value, backend=''):
+    """private_ssh_key (base64 of an OpenSSH or PEM key) -> key bytes with a final newline.
+
+    The one check of private_ssh_key: the validator and the secret-file writer both call
+    it. Accepted: one unencrypted key, ``OPENSSH``, ``RSA``, ``EC`` or ``DSA PRIVATE KEY``,
+    and for rsync over SSH (the OpenSSH client) also PKCS#8 ``PRIVATE KEY``, which
+    duplicity's sftp/scp backend (paramiko) cannot read. A passphrase-protected key is
+    refused: rsync runs ssh in batch mode (no prompt) and paramiko would take
+    remote_password as the key's passphrase, so it could not be used. Messages describe
+    the value, never show any of it.
+    """
+    text = ''.join(str(value or '').split())
     if not text:
         raise ValueError('private_ssh_key: it is empty')
     try:
@@ -809,47 +940,164 @@ def decode_private_key(value):
         decoded = raw.decode('ascii')
     except UnicodeDecodeError:
         raise ValueError('private_ssh_key: the decoded value is not a text private key') from None
-    m = re.search(r'-----BEGIN ((OPENSSH|RSA|DSA|EC|ENCRYPTED) )?PRIVATE KEY-----', decoded)
-    if not m or '-----END ' not in decoded[m.end():]:
+    decoded = decoded.replace('\r\n', '\n').strip()
+    if decoded.startswith('PuTTY-User-Key-File'):
+        raise ValueError('private_ssh_key: a PuTTY key (.ppk); export it in OpenSSH format '
+                         '(puttygen KEY.ppk -O private-openssh -o KEY)')
+    blocks = pem_blocks(decoded)
+    if len(blocks) > 1:
+        raise ValueError('private_ssh_key: the decoded value holds {} PEM blocks; give one '
+                         'private key'.format(len(blocks)))
+    m = re.fullmatch(r'-----BEGIN ([A-Z0-9 ]{1,60})-----\n(.*?)\n?-----END ([A-Z0-9 ]{1,60})-----',
+                     decoded, re.S)
+    if not m:
         raise ValueError('private_ssh_key: the decoded value is not an OpenSSH or PEM private key '
-                         '(expected -----BEGIN ... PRIVATE KEY-----)')
-    decoded = decoded.strip().replace('\r\n', '\n') + '\n'
-    return decoded.encode('ascii')
+                         '(expected -----BEGIN ... PRIVATE KEY----- ... -----END ... PRIVATE '
+                         'KEY----- and nothing else)')
+    label, body, end = m.groups()
+    if label != end:
+        raise ValueError('private_ssh_key: its BEGIN and END lines do not match (a truncated '
+                         'paste, or two keys?)')
+    lines = [line.strip() for line in body.split('\n') if line.strip()]
+    headers = [line for line in lines if ':' in line]
+    if label == 'ENCRYPTED PRIVATE KEY' or any(h.replace(' ', '') == 'Proc-Type:4,ENCRYPTED'
+                                               for h in headers):
+        raise _encrypted_key_error()
+    if label not in PRIVATE_KEY_LABELS:
+        raise ValueError('private_ssh_key: the decoded value is a {} block, not an SSH private key '
+                         '(OpenSSH or PEM: {})'.format(label, ', '.join(PRIVATE_KEY_LABELS)))
+    if label == 'PRIVATE KEY' and backend in ('sftp', 'scp'):
+        raise ValueError('private_ssh_key: a PKCS#8 key (BEGIN PRIVATE KEY), which the {} '
+                         "backend (paramiko) cannot read; convert it: ssh-keygen -p -N '' -f "
+                         'KEYFILE rewrites it in OpenSSH format'.format(backend))
+    try:
+        blob = base64.b64decode(''.join(line for line in lines if ':' not in line),
+                                validate=True)
+    except (binascii.Error, ValueError):
+        blob = b''
+    if not blob:
+        raise ValueError('private_ssh_key: the key body is not base64 (a damaged paste?)')
+    if label == 'OPENSSH PRIVATE KEY':
+        cipher = _openssh_cipher(blob)
+        if cipher is None:
+            raise ValueError('private_ssh_key: the key body is not an OpenSSH private key '
+                             '(a damaged paste?)')
+        if cipher != b'none':
+            raise _encrypted_key_error()
+    return (decoded + '\n').encode('ascii')
+
+
+def _encrypted_key_error():
+    return ValueError("private_ssh_key: the key is passphrase-protected, which the charm cannot "
+                      "unlock (rsync runs ssh without a prompt; remote_password is the login's); "
+                      "give an unencrypted copy: ssh-keygen -p -N '' -f COPY_OF_KEYFILE")
+
+
+def _line_numbers(numbers):
+    """'line 3', 'lines 1, 4', 'lines 1-27', 'lines 1, 3, 5, 7, 9 and 4 more'."""
+    if len(numbers) == 1:
+        return 'line {}'.format(numbers[0])
+    if numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return 'lines {}-{}'.format(numbers[0], numbers[-1])
+    shown_numbers = ', '.join(str(n) for n in numbers[:5])
+    more = len(numbers) - 5
+    return 'lines {}{}'.format(shown_numbers, ' and {} more'.format(more) if more > 0 else '')
+
+
+def _ssh_strings(blob):
+    """blob as SSH wire-format strings, or None when it is not exactly a sequence of them.
+
+    A plain public key blob is one (type, then mpints or strings): a truncated or padded
+    paste is not. Certificates carry integers too: only their first string is returned.
+    """
+    out, offset = [], 0
+    while offset < len(blob):
+        if len(blob) - offset < 4:
+            return None
+        size = int.from_bytes(blob[offset:offset + 4], 'big')
+        value = blob[offset + 4:offset + 4 + size]
+        if len(value) != size:
+            return out[:1] if out and out[0].endswith(b'-cert-v01@openssh.com') else None
+        out.append(value)
+        offset += 4 + size
+        if out[0].endswith(b'-cert-v01@openssh.com'):
+            return out
+    return out
+
+
+_HOST_PATTERN_RE = re.compile(r'[A-Za-z0-9.:*?!\[\]_,|/+=-]+\Z')
+
+
+def _known_hosts_entry(line, host, port):
+    """One known_hosts line normalised for host:port, or None when it is not one."""
+    if any(ord(c) < 32 and not c.isspace() for c in line):
+        return None
+    fields = line.split()
+    marker = []
+    if fields[0].startswith('@'):
+        if fields[0] not in ('@cert-authority', '@revoked'):
+            return None
+        marker, fields = [fields[0]], fields[1:]
+    if fields and _KEY_TYPE_RE.match(fields[0]):
+        fields = [host] + fields
+    if len(fields) < 3 or not _HOST_PATTERN_RE.match(fields[0]) or \
+            not _KEY_TYPE_RE.match(fields[1]) or not re.fullmatch(r'[A-Za-z0-9+/]+={0,2}', fields[2]):
+        return None
+    try:
+        blob = base64.b64decode(fields[2], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    strings = _ssh_strings(blob)
+    if not strings or strings[0] != fields[1].encode('ascii') or \
+            (len(strings) < 2 and not fields[1].endswith('-cert-v01@openssh.com')):
+        return None  # a damaged key, or one of another type than the line says
+    if port != 22:
+        pats = []
+        for pat in fields[0].split(','):
+            if pat.startswith(('[', '|', '!')):
+                pats.append(pat)
+            else:
+                pats.append('[{}]:{}'.format(pat, port))
+        fields[0] = ','.join(pats)
+    return ' '.join(marker + fields)
 
 
 def known_hosts_lines(text, host, port):
     """Normalise the known_host_key lines for host:port.
 
+    The one check of known_host_key: the validator and the secret-file writer both call it.
     A line with only a key (``ssh-ed25519 AAAA...``) gets the host prepended; for a port
     other than 22 plain host patterns become ``[host]:port`` (how OpenSSH and paramiko
-    look up non-standard ports). Hashed (``|1|``) and bracketed patterns are kept.
+    look up non-standard ports). Hashed (``|1|``) and bracketed patterns are kept. A key's
+    base64 must decode to a key of the type the line names. Messages give line numbers
+    and kinds, never content (a private key pasted here must not reach the status).
     """
     port = port or 22
-    out = []
-    for raw in (text or '').replace('\r\n', '\n').split('\n'):
+    lines = str(text or '').replace('\r\n', '\n').replace('\r', '\n').split('\n')
+    for number, kind in pem_blocks('\n'.join(lines)):
+        if 'PRIVATE' in kind.upper():
+            raise ValueError('known_host_key: {} starts a private key: never paste a private key '
+                             'here (it is not shown; treat it as exposed); give the server\'s '
+                             'public host key lines (ssh-keyscan -p PORT HOST)'.format(
+                                 _line_numbers([number])))
+        raise ValueError('known_host_key: {} starts a PEM block (-----BEGIN ...), not a '
+                         'known_hosts line; give the output of ssh-keyscan -p PORT HOST'.format(
+                             _line_numbers([number])))
+    out, bad = [], []
+    for number, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line or line.startswith('#'):
             continue
-        fields = line.split()
-        marker = []
-        if fields[0].startswith('@'):
-            marker, fields = [fields[0]], fields[1:]
-        if fields and _KEY_TYPE_RE.match(fields[0]):
-            fields = [host] + fields
-        if len(fields) < 3 or not _KEY_TYPE_RE.match(fields[1]) or \
-                not re.match(r'^[A-Za-z0-9+/=]+$', fields[2]):
-            raise ValueError('known_host_key: {!r} is not a known_hosts line '
-                             '(host key-type base64-key), as printed by ssh-keyscan'
-                             .format(line[:60]))
-        if port != 22:
-            pats = []
-            for pat in fields[0].split(','):
-                if pat.startswith(('[', '|', '!')):
-                    pats.append(pat)
-                else:
-                    pats.append('[{}]:{}'.format(pat, port))
-            fields[0] = ','.join(pats)
-        out.append(' '.join(marker + fields))
+        entry = _known_hosts_entry(line, host, port)
+        if entry is None:
+            bad.append(number)
+        else:
+            out.append(entry)
+    if bad:
+        raise ValueError('known_host_key: {} {} ([host] key-type base64-key, as printed by '
+                         'ssh-keyscan -p PORT HOST; the key must decode to its key type)'.format(
+                             _line_numbers(bad), 'is not a known_hosts entry' if len(bad) == 1
+                             else 'are not known_hosts entries'))
     if not out:
         raise ValueError('known_host_key: no known_hosts line given (required for SSH backends; '
                          'run ssh-keyscan -p PORT HOST)')
@@ -867,7 +1115,8 @@ def secret_files(config, paths):
     remote = _remote(config) if backend else None
     if remote is not None and remote.uses_ssh:
         if config.get('private_ssh_key'):
-            files.append(SecretFile(paths.ssh_key, decode_private_key(config['private_ssh_key'])))
+            files.append(SecretFile(paths.ssh_key, decode_private_key(config['private_ssh_key'],
+                                                                      remote.backend)))
         lines = known_hosts_lines(config.get('known_host_key', ''), remote.host, remote.port)
         files.append(SecretFile(paths.known_hosts, ('\n'.join(lines) + '\n').encode('utf-8')))
     if _cfg(config, 'ca_certificate') and backend in ('ftps', 's3'):
@@ -892,12 +1141,14 @@ def secret_values(config):
             if v.strip() != v:
                 values.append(v.strip())
     key = config.get('private_ssh_key')
-    if key:
+    if isinstance(key, str) and key.strip():
+        # leniently decoded: a key the checks refuse is still a secret
         try:
-            decoded = decode_private_key(key).decode('ascii')
-        except ValueError:
+            decoded = base64.b64decode(''.join(key.split()) + '===').decode('ascii', 'replace')
+        except (binascii.Error, ValueError):
             decoded = ''
-        body = [ln for ln in decoded.splitlines() if ln and not ln.startswith('-----')]
+        body = [ln.strip() for ln in decoded.splitlines()
+                if ln.strip() and not ln.strip().startswith('-----') and ':' not in ln]
         if body:
             values.append(''.join(body))
             values.extend(ln for ln in body if len(ln) >= 16)

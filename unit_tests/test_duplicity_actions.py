@@ -79,6 +79,34 @@ def test_check_unit_rejects_non_unit_names_naming_the_parameter(value):
         a.check_unit(value)
 
 
+@pytest.mark.parametrize("value", ["duplicity/0\n", "duplicity/0\r\n", "duplicity/\u0663",
+                                   "dup-/0", "dup--x/0", "dup-0/0", 7, ["duplicity/0"]])
+def test_check_unit_refuses_a_trailing_newline_other_digits_and_non_strings(value):
+    with pytest.raises(a.ParamError, match=r"^source-unit "):
+        a.check_unit(value)
+
+
+@pytest.mark.parametrize("value", ["3D\n", "\u0663D", "2026-11-27T02:00:00Z\n", 3.5, True,
+                                   -5, ["3D"]])
+def test_check_time_refuses_a_trailing_newline_other_digits_and_non_strings(value):
+    with pytest.raises(a.ParamError, match=r"^time "):
+        a.check_time("time", value)
+
+
+def test_check_time_takes_a_whole_number_as_upstream_did():
+    assert a.check_time("time", 1764227552) == "1764227552"
+
+
+@pytest.mark.parametrize("check", [
+    lambda v: a.check_time("time", v), a.check_unit, a.check_key_file,
+    lambda v: a.check_count("count", v)])
+def test_parameter_messages_show_at_most_a_short_part_of_a_huge_value(check):
+    with pytest.raises(a.ParamError) as err:
+        check("x" * 100000)
+    assert len(str(err.value)) < 400
+    assert "\u2026" in str(err.value)
+
+
 # ------------------------------------------------------------------ private-key-file
 
 def test_check_key_file_accepts_an_existing_absolute_file(tmp_path):
@@ -90,6 +118,12 @@ def test_check_key_file_accepts_an_existing_absolute_file(tmp_path):
 @pytest.mark.parametrize("value", [None, ""])
 def test_check_key_file_treats_empty_as_no_key(value):
     assert a.check_key_file(value) is None
+
+
+@pytest.mark.parametrize("value", ["/etc/hosts\0", 42, ["/etc/hosts"]])
+def test_check_key_file_refuses_nul_bytes_and_non_strings_naming_the_parameter(value):
+    with pytest.raises(a.ParamError, match=r"^private-key-file "):
+        a.check_key_file(value)
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory", "relative"])

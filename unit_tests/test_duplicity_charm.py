@@ -265,3 +265,39 @@ def test_remove_of_a_tree_whose_entries_vanish_meanwhile_still_removes_it(tmp_pa
     monkeypatch.setattr(os, 'unlink', unlink)
     assert charm.remove(str(tmp_path / 'state')) is True
     assert not os.path.exists(str(tmp_path / 'state'))
+
+
+# ----------------------------------------------------------------------------- install sources
+
+class _Fetch:
+    def __init__(self, fail=None):
+        self.configured, self.fail = 0, fail
+
+    def configure_sources(self, update=False):
+        self.configured += 1
+        if self.fail:
+            raise self.fail
+
+
+@pytest.mark.parametrize('sources,configured', [
+    ('[ppa:duplicity-team/duplicity-release-git]', 1),
+    ('[unclosed deb https://user:Cr3dential@mirror.example.com/ubuntu', 0),
+])
+def test_only_valid_install_sources_reach_charmhelpers(monkeypatch, sources, configured):
+    fake, logs = _Fetch(), []
+    monkeypatch.setattr(charm, 'fetch', fake)
+    monkeypatch.setattr(charm, 'missing_packages', lambda packages: [])
+    monkeypatch.setattr(charm.hookenv, 'log', lambda message, level=None: logs.append(message))
+    assert charm.install_packages({'backend': 'file', 'install_sources': sources}) == []
+    assert fake.configured == configured
+
+
+def test_a_failed_source_is_logged_without_quoting_it(monkeypatch):
+    import subprocess
+    source = 'deb https://user:Cr3dential@mirror.example.com/ubuntu jammy main'
+    fake, logs = _Fetch(subprocess.CalledProcessError(1, ['add-apt-repository', source])), []
+    monkeypatch.setattr(charm, 'fetch', fake)
+    monkeypatch.setattr(charm.hookenv, 'log', lambda message, level=None: logs.append(message))
+    problems = charm.install_packages({'backend': 'file', 'install_sources': source})
+    assert problems and 'CalledProcessError' in problems[0]
+    assert logs and not any('Cr3dential' in message for message in logs + problems)

@@ -4,11 +4,9 @@ import base64
 import pytest
 
 import duplicity_config as dc
+import keymaterial
 
-KEY_TEXT = ('-----BEGIN OPENSSH PRIVATE KEY-----\n'
-            'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n'
-            'QyNTUxOQAAACBzZWNyZXRrZXlib2R5c2VjcmV0a2V5Ym9keXNlY3JldAAAAJi2bSecret1\n'
-            '-----END OPENSSH PRIVATE KEY-----\n')
+KEY_TEXT = keymaterial.openssh_private_key()
 
 
 def b64(text):
@@ -16,7 +14,7 @@ def b64(text):
 
 
 KEY_B64 = b64(KEY_TEXT)
-HOST_KEY = 'backup.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyHostKeyHostKeyHostKey'
+HOST_KEY = 'backup.example.com ' + keymaterial.host_key()
 CA = '-----BEGIN CERTIFICATE-----\nMIIBcertificatebody\n-----END CERTIFICATE-----\n'
 PUBLIC_KEY = ('-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQENBGabc\n=abcd\n'
               '-----END PGP PUBLIC KEY BLOCK-----\n')
@@ -39,13 +37,13 @@ BACKENDS = {
     'sftp': {'remote_backup_url': 'backup.example.com:2222/backups', 'remote_user': 'bk',
              'private_ssh_key': KEY_B64, 'known_host_key': HOST_KEY},
     'scp': {'remote_backup_url': 'backup.example.com//srv/backups', 'remote_user': 'bk',
-            'remote_password': 'pw', 'known_host_key': HOST_KEY},
+            'remote_password': 'pw-secret', 'known_host_key': HOST_KEY},
     'rsync': {'remote_backup_url': 'backup.example.com:2222//srv/backups',
               'private_ssh_key': KEY_B64, 'known_host_key': HOST_KEY},
     'ftp': {'remote_backup_url': 'ftp.example.com/backups', 'remote_user': 'bk',
-            'remote_password': 'pw'},
+            'remote_password': 'pw-secret'},
     'ftps': {'remote_backup_url': 'ftp.example.com:2121/backups', 'remote_user': 'bk',
-             'remote_password': 'pw', 'ca_certificate': CA},
+             'remote_password': 'pw-secret', 'ca_certificate': CA},
     's3': {'remote_backup_url': 's3:///bucket-1/prefix', 'aws_access_key_id': 'AKIA0001',
            'aws_secret_access_key': 'secret'},
     'azure': {'remote_backup_url': 'azure://backups',
@@ -231,7 +229,7 @@ def test_ssh_backends_with_key_and_host_key_are_valid(backend):
 
 @pytest.mark.parametrize('backend', ['sftp', 'scp'])
 def test_sftp_and_scp_accept_a_password_instead_of_a_key(backend):
-    assert dc.validate_ssh(config(backend, private_ssh_key='', remote_password='pw')) == []
+    assert dc.validate_ssh(config(backend, private_ssh_key='', remote_password='pw-secret')) == []
 
 
 @pytest.mark.parametrize('backend', ['sftp', 'scp'])
@@ -242,7 +240,7 @@ def test_sftp_and_scp_without_key_or_password_name_both_keys(backend):
 
 
 def test_rsync_over_ssh_needs_a_key_even_with_a_password():
-    problems = dc.validate_ssh(config('rsync', private_ssh_key='', remote_password='pw'))
+    problems = dc.validate_ssh(config('rsync', private_ssh_key='', remote_password='pw-secret'))
     assert_names(problems, 'private_ssh_key')
 
 
@@ -265,11 +263,13 @@ def test_a_private_ssh_key_that_is_not_a_base64_private_key_is_named(key):
     assert_names(dc.validate_ssh(config('sftp', private_ssh_key=key)), 'private_ssh_key')
 
 
-@pytest.mark.parametrize('kind', ['OPENSSH', 'RSA', 'EC', 'DSA', ''])
-def test_openssh_and_pem_private_keys_are_accepted(kind):
+@pytest.mark.parametrize('backend,kind', [
+    (backend, kind) for backend in ('sftp', 'scp', 'rsync') for kind in ('RSA', 'EC', 'DSA')
+] + [('rsync', '')])
+def test_openssh_and_pem_private_keys_are_accepted(backend, kind):
     label = (kind + ' ' if kind else '') + 'PRIVATE KEY'
-    text = '-----BEGIN {0}-----\nQUJDRA==\n-----END {0}-----\n'.format(label)
-    assert dc.validate_ssh(config('sftp', private_ssh_key=b64(text))) == []
+    text = keymaterial.pem_private_key(label)
+    assert dc.validate_ssh(config(backend, private_ssh_key=b64(text))) == []
 
 
 def test_a_base64_key_wrapped_over_lines_is_accepted():
@@ -277,15 +277,19 @@ def test_a_base64_key_wrapped_over_lines_is_accepted():
     assert dc.validate_ssh(config('rsync', private_ssh_key=wrapped)) == []
 
 
+RSA_HOST_KEY = keymaterial.host_key('ssh-rsa', 'rsa')
+ECDSA_HOST_KEY = keymaterial.host_key('ecdsa-sha2-nistp256', 'ecdsa')
+
+
 @pytest.mark.parametrize('lines', [
     HOST_KEY,
-    'backup.example.com,10.0.0.5 ssh-rsa AAAAB3NzaC1yc2E= comment here',
-    '[backup.example.com]:2222 ecdsa-sha2-nistp256 AAAAE2VjZHNh',
-    '|1|c2FsdA==|aGFzaA== ssh-ed25519 AAAAC3Nz',
-    '@cert-authority *.example.com ssh-ed25519 AAAAC3Nz',
+    'backup.example.com,10.0.0.5 ' + RSA_HOST_KEY + ' comment here',
+    '[backup.example.com]:2222 ' + ECDSA_HOST_KEY,
+    '|1|c2FsdA==|aGFzaA== ' + keymaterial.host_key(),
+    '@cert-authority *.example.com ' + keymaterial.host_key(),
     '# comment from ssh-keyscan\n' + HOST_KEY + '\n\n',
-    HOST_KEY + '\r\n[h]:2222 ssh-rsa AAAAB3Nz\r\n',
-    'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKey',  # key only: the host is added when written
+    HOST_KEY + '\r\n[h]:2222 ' + RSA_HOST_KEY + '\r\n',
+    keymaterial.host_key(),  # key only: the host is added when written
 ])
 def test_known_hosts_lines_are_accepted(lines):
     assert dc.validate_ssh(config('sftp', known_host_key=lines)) == []
@@ -308,10 +312,228 @@ def test_ssh_config_the_validator_accepts_can_be_written_as_files():
     from duplicity_paths import UnitPaths
     for backend in ('sftp', 'scp', 'rsync'):
         c = config(backend, private_ssh_key=KEY_B64,
-                   known_host_key='# c\nssh-ed25519 AAAAC3Nz\n' + HOST_KEY)
+                   known_host_key='# c\n' + keymaterial.host_key() + '\n' + HOST_KEY)
         assert dc.validate_backend(c) == [] and dc.validate_ssh(c) == []
         files = duplicity_helper.secret_files(c, UnitPaths.for_unit('duplicity/0'))
         assert files
+
+
+# ----------------------------------------------------------------------------- builds
+
+def _builds(c, unit='duplicity/0'):
+    """Build what the runner and the hooks build from c: argv of every operation for every
+    duplicity version, the environment and the secret files (raises what they raise)."""
+    import duplicity_helper
+    from duplicity_paths import UnitPaths
+    paths = UnitPaths.for_unit(unit, root='/nonexistent/test')
+    for version in ((0, 8, 22), (2, 1, 4), (3, 2, 1)):
+        ctx = duplicity_helper.Context(unit=unit, paths=paths, version=version,
+                                       encrypt_key='0' * 40, includes=('/etc',))
+        for operation, params in dc.DRY_RUN_OPERATIONS:
+            duplicity_helper.build_argv(operation, c, ctx, **params)
+        duplicity_helper.build_env(c, ctx, {})
+    duplicity_helper.secret_files(c, paths)
+
+
+ENCRYPTED_OPENSSH = keymaterial.openssh_private_key(cipher='aes256-ctr')
+PKCS8 = keymaterial.pem_private_key('PRIVATE KEY')
+
+
+@pytest.mark.parametrize('backend,settings,key', [
+    ('sftp', {'remote_user': 'backup user'}, 'remote_user'),
+    ('scp', {'remote_user': '-oProxyCommand=x'}, 'remote_user'),
+    ('sftp', {'remote_user': 'b' * 65}, 'remote_user'),
+    ('rsync', {'remote_user': 'bk@corp.example.com'}, 'remote_user'),
+    ('rsync', {'remote_user': 'bk:x'}, 'remote_user'),
+    ('ftp', {'remote_user': 'bk,admin'}, 'remote_user'),
+    ('ftps', {'remote_user': "o'brien"}, 'remote_user'),
+    ('ftp', {'remote_password': "it's-secret"}, 'remote_password'),
+    ('ftps', {'remote_password': 'line1\nline2'}, 'remote_password'),
+    ('s3', {'s3_region_name': 'EU-WEST-1'}, 's3_region_name'),
+    ('s3', {'s3_region_name': 'eu_west_1'}, 's3_region_name'),
+    ('s3', {'s3_region_name': '-eu'}, 's3_region_name'),
+    ('azure', {'remote_backup_url': 'azure://' + 'a' * 52}, 'remote_backup_url'),
+    ('sftp', {'private_ssh_key': b64(PKCS8)}, 'private_ssh_key'),
+    ('scp', {'private_ssh_key': b64(PKCS8)}, 'private_ssh_key'),
+    ('rsync', {'private_ssh_key': b64(ENCRYPTED_OPENSSH)}, 'private_ssh_key'),
+    ('sftp', {'private_ssh_key': b64(keymaterial.pem_private_key('ENCRYPTED PRIVATE KEY'))},
+     'private_ssh_key'),
+    ('sftp', {'private_ssh_key': b64(keymaterial.pem_private_key(
+        headers=('Proc-Type: 4,ENCRYPTED', 'DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF')))},
+     'private_ssh_key'),
+    ('sftp', {'private_ssh_key': b64(KEY_TEXT.replace('END OPENSSH', 'END RSA'))},
+     'private_ssh_key'),
+    ('sftp', {'private_ssh_key': b64(KEY_TEXT + KEY_TEXT)}, 'private_ssh_key'),
+    ('rsync', {'known_host_key': 'backup.example.com ssh-rsa ' + keymaterial.host_key().split()[1]},
+     'known_host_key'),
+    ('sftp', {'known_host_key': '@revoke backup.example.com ' + keymaterial.host_key()},
+     'known_host_key'),
+    ('sftp', {'known_host_key': 'host\x00name ' + keymaterial.host_key()}, 'known_host_key'),
+    ('sftp', {'remote_password': 'pw', 'private_ssh_key': ''}, 'remote_password'),
+    ('file', {'encryption_passphrase': 'abc'}, 'encryption_passphrase'),
+    ('s3', {'aws_secret_access_key': 'k'}, 'aws_secret_access_key'),
+])
+def test_values_that_used_to_validate_and_fail_later_now_block_naming_the_key(backend, settings,
+                                                                              key):
+    results = dc.validate_all(config(backend, **settings), unit='duplicity/0')
+    problems = [p for group in results.values() for p in group]
+    assert_names(problems, key)
+
+
+@pytest.mark.parametrize('backend,settings', [
+    ('sftp', {'remote_user': 'backup@example.com'}),
+    ('ftps', {'remote_user': 'u12345-sub1@example.com'}),
+    ('rsync', {'remote_user': 'back_up.user-1'}),
+    ('rsync', {'private_ssh_key': b64(PKCS8)}),
+    ('sftp', {'private_ssh_key': b64(keymaterial.pem_private_key('EC PRIVATE KEY'))}),
+    ('s3', {'s3_region_name': 'RegionOne', 's3_endpoint_url': 'https://rgw.example.com'}),
+    ('s3', {'s3_region_name': 'eu-west-1'}),
+    ('azure', {'remote_backup_url': 'azure://' + 'a' * 50}),
+    ('ftp', {'remote_password': 'p@ss,w/rd:"x"'}),
+    ('sftp', {'remote_password': "it's fine for paramiko", 'private_ssh_key': ''}),
+])
+def test_what_validates_builds_its_argv_environment_and_secret_files(backend, settings):
+    c = config(backend, **settings)
+    results = dc.validate_all(c, unit='duplicity/0')
+    assert not any(results.values()), results
+    _builds(c)
+
+
+@pytest.mark.parametrize('backend', sorted(BACKENDS))
+def test_every_valid_backend_setting_builds(backend):
+    c = config(backend)
+    assert not any(dc.validate_all(c, unit='duplicity/0').values())
+    _builds(c)
+
+
+def test_the_azure_container_is_checked_with_the_units_own_name():
+    c = config('azure', remote_backup_url='azure://' + 'a' * 45)
+    assert not any(dc.validate_all(c, unit='duplicity/0').values())
+    problems = dc.validate_all(c, unit='a-rather-long-application-name/12')['backend']
+    assert_names(problems, 'remote_backup_url')
+    assert '63' in problems[0]
+
+
+def test_a_builder_error_the_validators_miss_is_reported_under_its_keys_group(monkeypatch):
+    import duplicity_helper
+
+    def broken(*args, **kwargs):
+        raise ValueError('gpg_public_key: made-up builder failure')
+    monkeypatch.setattr(duplicity_helper, 'build_env', broken)
+    results = dc.validate_all(config('file'))
+    assert results['encryption'] == ['gpg_public_key: made-up builder failure']
+
+
+def test_a_bug_in_a_validator_blocks_instead_of_raising(monkeypatch):
+    def broken(config):
+        raise KeyError('x')
+    monkeypatch.setattr(dc, 'validate_encryption', broken)
+    results = dc.validate_all(config('file'))
+    assert results['encryption'] and 'KeyError' in results['encryption'][0]
+
+
+def test_paths_too_many_for_one_command_line_block_the_sources():
+    paths = ['/srv/data/{:06d}/{}'.format(n, 'x' * 60) for n in range(5000)]
+    results = dc.validate_all(config('file'), paths)
+    assert_names(results['sources'], 'aux_backup_directory')
+    assert 'too long' in results['sources'][0]
+
+
+# ----------------------------------------------------------------------------- secrets shown
+
+SLASH_PASSWORD = 'pa/ss:w@rd-9Zq'
+
+
+@pytest.mark.parametrize('backend,url', [
+    ('sftp', 'bk:{}@backup.example.com/dir'),
+    ('sftp', 'sftp://bk:{}@backup.example.com:2222/dir'),
+    ('scp', 'bk:{}@backup.example.com//abs'),
+    ('rsync', 'bk:{}@backup.example.com::module/dir'),
+    ('rsync', 'bk:{}@backup.example.com//abs'),
+    ('ftp', 'ftp://bk:{}@ftp.example.com/dir'),
+    ('ftps', 'bk:{}@ftp.example.com:990/dir'),
+    ('s3', 's3://AKIA0001:{}@rgw.example.com/bucket-1'),
+    ('azure', 'azure://acct:{}@container'),
+    ('file', 'file://bk:{}@/srv/backups'),
+])
+def test_a_url_with_a_password_is_refused_without_showing_any_of_it(backend, url):
+    c = config(backend, remote_backup_url=url.format(SLASH_PASSWORD))
+    problems = dc.validate_all(c, unit='duplicity/0')['backend']
+    assert_names(problems, 'remote_backup_url')
+    text = ' '.join(problems)
+    assert 'user:password@' in text
+    for part in ('pa/ss', 'ss:w', 'w@rd', '9Zq'):
+        assert part not in text
+
+
+@pytest.mark.parametrize('value', [
+    'https://AKIA0001:s3cr3t/x@rgw.example.com',
+    'https://rgw.example.com/?X-Amz-Signature=s3cr3t',
+])
+def test_an_s3_endpoint_url_with_credentials_is_refused_without_showing_them(value):
+    problems = dc.validate_backend(config('s3', s3_endpoint_url=value))
+    assert_names(problems, 's3_endpoint_url')
+    assert 's3cr3t' not in ' '.join(problems)
+
+
+def test_a_private_key_pasted_into_known_host_key_is_refused_by_line_number_only():
+    pem = keymaterial.pem_private_key(seed='pasted')
+    c = config('sftp', known_host_key=HOST_KEY + '\n' + pem)
+    problems = dc.validate_all(c)['ssh']
+    assert_names(problems, 'known_host_key')
+    assert 'line 2' in problems[0] and 'private key' in problems[0]
+    for line in pem.splitlines()[1:-1]:
+        assert line[:12] not in ' '.join(problems)
+
+
+def test_a_private_key_pasted_into_gpg_public_key_is_refused_by_line_number_only():
+    pem = keymaterial.pem_private_key('PGP PRIVATE KEY BLOCK', seed='gpg')
+    problems = dc.validate_encryption(dict(DEFAULTS, gpg_public_key=pem))
+    assert_names(problems, 'gpg_public_key')
+    assert 'line 1' in problems[0]
+    for line in pem.splitlines()[1:-1]:
+        assert line[:12] not in problems[0]
+
+
+@pytest.mark.parametrize('key,value', [
+    ('install_sources', '[deb https://user:s3cr3t@mirror.example.com/ubuntu jammy main'),
+    ('install_keys', '{s3cr3t'),
+    ('ca_certificate', 's3cr3t-not-a-certificate'),
+    ('gpg_public_key', 's3cr3t-not-a-key'),
+    ('private_ssh_key', 's3cr3t!!'),
+    ('known_host_key', 'host ssh-ed25519 s3cr3t*'),
+])
+def test_values_that_may_carry_credentials_are_described_not_shown(key, value):
+    results = dc.validate_all(config('sftp', **{key: value}))
+    problems = [p for group in results.values() for p in group]
+    assert_names(problems, key)
+    assert 's3cr3t' not in ' '.join(problems)
+
+
+# ----------------------------------------------------------------------------- status length
+
+def test_a_blocked_status_lists_what_fits_and_counts_the_rest():
+    results = {'sources': ['problem number {} naming aux_backup_directory'.format(n)
+                           for n in range(1000)]}
+    state, message = dc.status_message(results)
+    assert state == 'blocked'
+    assert len(message) <= dc.STATUS_MESSAGE_MAX
+    assert message.startswith('problem number 0 naming aux_backup_directory; problem number 1')
+    assert 'more' in message.rsplit(';', 1)[1]
+
+
+@pytest.mark.parametrize('kwargs', [
+    {'results': {'backend': ['remote_user ' + 'x' * 100000]}},
+    {'results': {}, 'runtime_problems': ['y' * 100000]},
+    {'results': {}, 'last_backup': {'status': 'failed', 'time': 'z' * 100000, 'error': 'e'}},
+    {'results': {}, 'last_success': {'backup-id': 'i' * 100000, 'type': 'full',
+                                      'end': '2026-01-01T00:00:00Z'}},
+])
+def test_every_status_message_is_capped_on_one_line(kwargs):
+    kwargs['results'] = dict(kwargs['results'], other=['line one\nline two'])
+    state, message = dc.status_message(**kwargs)
+    assert len(message) <= dc.STATUS_MESSAGE_MAX
+    assert '\n' not in message
 
 
 # ----------------------------------------------------------------------------- encryption
@@ -479,7 +701,11 @@ def test_relation_problems_are_passed_through_unchanged():
     ('ppa:duplicity-team/duplicity-release-git', ''),
     ('[ppa:duplicity-team/duplicity-release-git]', ''),
     ('- ppa:a/b\n- deb http://mirror.example.com/ubuntu jammy main\n', ''),
-    ('[ppa:a/b, "deb http://m/ jammy main"]', '[null, "-----BEGIN PGP PUBLIC KEY BLOCK-----"]'),
+    ('[ppa:a/b, "deb http://m/ jammy main"]', '[null, "-----BEGIN PGP PUBLIC KEY BLOCK-----'
+                                              '\\nmQENBGabc\\n-----END PGP PUBLIC KEY BLOCK-----"]'),
+    ('["deb [arch=amd64 signed-by=/k.gpg] https://m.example.com/ubuntu jammy main", cloud:jammy-zed]',
+     ''),
+    ('[distro, proposed, "https://m.example.com/ppa"]', ''),
     ('deb http://m/ jammy main', 'ABCDEF01'),
 ])
 def test_install_sources_and_keys_as_yaml_lists_are_valid(sources, keys):
@@ -499,9 +725,27 @@ def test_install_sources_and_keys_that_are_not_yaml_lists_of_strings_are_named(k
     assert_names(dc.validate_sources_packages(dict(DEFAULTS, **{key: value})), key)
 
 
+@pytest.mark.parametrize('key,value,fragment', [
+    ('install_sources', 'xxxx\n Cr3dential', 'entry 1 is not an apt source'),
+    ('install_sources', '[ppa:a/b, "deb https://u:Cr3dential@m/ jammy\\nmain"]', 'entry 2'),
+    ('install_sources', '[ppa:a/b, "Cr3dential"]', 'entry 2'),
+    ('install_sources', '[ppa:a/b Cr3dential]', 'entry 1'),
+    ('install_keys', '[Cr3dential-not-a-key]', 'entry 1 is neither'),
+    ('install_keys', '["-----BEGIN PGP PRIVATE KEY BLOCK-----\\nCr3dential\\n'
+                     '-----END PGP PRIVATE KEY BLOCK-----"]', 'entry 1 holds a private key'),
+])
+def test_install_sources_and_keys_charmhelpers_cannot_use_are_named_not_shown(key, value,
+                                                                             fragment):
+    other = {'install_sources': 'install_keys', 'install_keys': 'install_sources'}[key]
+    problems = dc.validate_sources_packages(dict(DEFAULTS, **{key: value, other: ''}))
+    assert_names(problems, key)
+    assert fragment in problems[0]
+    assert 'Cr3dential' not in ' '.join(problems)
+
+
 def test_install_keys_must_have_one_entry_per_source():
     problems = dc.validate_sources_packages(dict(DEFAULTS, install_sources='[ppa:a/b, ppa:c/d]',
-                                                 install_keys='[KEY1, KEY2, KEY3]'))
+                                                 install_keys='[ABCDEF01, ABCDEF02, ABCDEF03]'))
     assert_names(problems, 'install_keys')
     assert '2 sources, 3 keys' in problems[0]
 

@@ -7,6 +7,7 @@ import shlex
 import pytest
 
 import duplicity_helper as h
+import keymaterial
 from duplicity_paths import UnitPaths
 
 UNIT = 'duplicity/0'
@@ -15,12 +16,9 @@ FPR = '0123456789ABCDEF0123456789ABCDEF01234567'
 VERSIONS = {'0.8': (0, 8, 22), '2.1': (2, 1, 5), '3.x': (3, 2, 1)}
 MODES = ('passphrase', 'public-key', 'disabled')
 
-KEY_TEXT = ('-----BEGIN OPENSSH PRIVATE KEY-----\n'
-            'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n'
-            'QyNTUxOQAAACBzZWNyZXRrZXlib2R5c2VjcmV0a2V5Ym9keXNlY3JldAAAAJi2bSecret1\n'
-            '-----END OPENSSH PRIVATE KEY-----')
+KEY_TEXT = keymaterial.openssh_private_key().strip()
 KEY_B64 = base64.b64encode(KEY_TEXT.encode()).decode()
-HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyHostKeyHostKeyHostKeyHostKey'
+HOST_KEY = keymaterial.host_key()
 CA = '-----BEGIN CERTIFICATE-----\nMIIBcertificatebody\n-----END CERTIFICATE-----\n'
 
 DEFAULTS = {
@@ -438,7 +436,7 @@ def test_secret_values_lists_every_secret_and_decoded_key_material():
     for v in SECRETS.values():
         assert v in values
     assert 'c2VjcmV0LWF6dXJlLWtleQ==' in values  # the AccountKey alone
-    assert any('QyNTUxOQAAACBzZWNyZXRrZXlib2R5' in v for v in values)  # decoded key body
+    assert any(KEY_TEXT.splitlines()[2] in v for v in values)  # decoded key body
     assert '' not in values
 
 
@@ -580,6 +578,77 @@ def test_s3_endpoint_url_config_wins_over_the_url_host():
     argv = h.build_argv('backup', config, make_ctx())
     assert '--s3-endpoint-url=http://127.0.0.1:5000' in argv
     assert '--s3-region-name=eu-west-1' in argv
+
+
+@pytest.mark.parametrize('backend,url', [
+    ('sftp', 'bk:Pz9/Qx7@host/dir'),
+    ('sftp', 'bk:Pz9/Qx7/Wv5@host:2222/dir'),
+    ('scp', 'scp://bk:Pz9@Qx7/Wv5:Ty3@host/dir'),
+    ('ftp', 'bk:12/Qx7@host/dir'),
+    ('rsync', 'bk:Pz9/Qx7@host::module'),
+    ('s3', 's3://AKIA:Pz9/Qx7@rgw.example.com/bucket-1'),
+    ('azure', 'azure://acct:Pz9/Qx7@container'),
+])
+def test_credentials_whose_password_holds_a_slash_are_refused_before_splitting(backend, url):
+    with pytest.raises(ValueError) as err:
+        h.parse_remote(backend, url)
+    message = str(err.value)
+    assert 'user:password@' in message and 'invalid port' not in message
+    for part in ('Pz9', 'Qx7', 'Wv5', 'Ty3'):
+        assert part not in message
+
+
+@pytest.mark.parametrize('backend,url', [
+    ('sftp', 'host:pa55word/dir'),
+    ('sftp', 'host:1a2b/dir'),
+    ('sftp', 'h0st_secret/dir'),
+    ('azure', 'azure://container?sv=2024&sig=SIGNATURE'),
+    ('s3', 's3:///Bucket_SECRET'),
+])
+def test_url_errors_describe_the_part_without_showing_it(backend, url):
+    with pytest.raises(ValueError) as err:
+        h.parse_remote(backend, url)
+    for fragment in ('pa55word', '1a2b', 'h0st_secret', 'SIGNATURE', 'SECRET'):
+        assert fragment not in str(err.value)
+
+
+@pytest.mark.parametrize('backend,user,ok', [
+    ('sftp', 'bk', True), ('sftp', 'bk.user_1-x', True), ('sftp', 'bk@example.com', True),
+    ('ftp', 'u1@example.com', True), ('rsync', 'bk.user_1-x', True),
+    ('sftp', 'b' * 64, True), ('sftp', 'b' * 65, False),
+    ('sftp', 'bk user', False), ('sftp', '-oProxyCommand=x', False), ('sftp', '@bk', False),
+    ('sftp', 'bk\n', False), ('sftp', 'bk/x', False), ('sftp', 'bk:x', False),
+    ('ftp', 'bk,x', False), ('ftp', "bk'x", False), ('rsync', 'bk@host', False),
+    ('sftp', '\u00e9', False), ('sftp', '', False), ('sftp', None, False),
+])
+def test_user_names_follow_the_grammar_of_the_backends_consumer(backend, user, ok):
+    assert (h.user_problem(backend, user) is None) is ok
+
+
+@pytest.mark.parametrize('region,endpoint,ok', [
+    ('eu-west-1', '', True), ('us-east-1', 'https://minio', True),
+    ('RegionOne', 'https://rgw.example.com', True), ('default', 'https://rgw', True),
+    ('EU-WEST-1', '', False), ('eu_west_1', '', False), ('eu-west-1\n', '', False),
+    ('-eu', 'https://rgw', False), ('eu-', '', False), ('a' * 64, 'https://rgw', False),
+])
+def test_s3_region_names_follow_botocore_and_aws(region, endpoint, ok):
+    assert (h.region_problem(region, endpoint) is None) is ok
+
+
+@pytest.mark.parametrize('container,unit,ok', [
+    ('backups', 'duplicity/0', True),
+    ('a' * 50, 'duplicity/0', True),           # 50 + len('-duplicity-0') = 62
+    ('a' * 51, 'duplicity/0', True),           # 63
+    ('a' * 52, 'duplicity/0', False),          # 64
+    ('backups', 'd' * 60 + '/0', False),
+])
+def test_the_azure_container_with_the_unit_suffix_must_be_a_valid_name(container, unit, ok):
+    remote = h.parse_remote('azure', 'azure://' + container)
+    if ok:
+        assert h.azure_container(remote, unit) == container + '-' + unit.replace('/', '-')
+    else:
+        with pytest.raises(ValueError, match='^remote_backup_url: .*63'):
+            h.azure_container(remote, unit)
 
 
 # ----------------------------------------------------------------------------- backend options
@@ -816,9 +885,93 @@ def test_bad_private_ssh_key_names_the_key(value, fragment):
 
 
 def test_pem_private_keys_are_accepted_and_get_a_final_newline():
-    pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----'
+    pem = keymaterial.pem_private_key().strip()
     wrapped = base64.encodebytes(pem.encode()).decode()  # with line breaks
     assert h.decode_private_key(wrapped) == (pem + '\n').encode()
+
+
+PRIVATE_KEYS_ACCEPTED = [
+    ('OPENSSH', keymaterial.openssh_private_key(), ('sftp', 'scp', 'rsync')),
+    ('RSA', keymaterial.pem_private_key('RSA PRIVATE KEY'), ('sftp', 'scp', 'rsync')),
+    ('EC', keymaterial.pem_private_key('EC PRIVATE KEY'), ('sftp', 'scp', 'rsync')),
+    ('DSA', keymaterial.pem_private_key('DSA PRIVATE KEY'), ('sftp', 'scp', 'rsync')),
+    ('PKCS#8', keymaterial.pem_private_key('PRIVATE KEY'), ('rsync',)),
+]
+
+
+@pytest.mark.parametrize('kind,key,backends', PRIVATE_KEYS_ACCEPTED)
+@pytest.mark.parametrize('backend', ['sftp', 'scp', 'rsync'])
+def test_the_key_kinds_each_ssh_backend_can_use_are_accepted_and_no_other(kind, key, backends,
+                                                                           backend):
+    value = base64.b64encode(key.encode()).decode()
+    if backend in backends:
+        assert h.decode_private_key(value, backend) == key.encode()
+    else:
+        with pytest.raises(ValueError, match='^private_ssh_key: a PKCS#8 key'):
+            h.decode_private_key(value, backend)
+
+
+@pytest.mark.parametrize('key,fragment', [
+    (keymaterial.openssh_private_key(cipher='aes256-ctr'), 'passphrase-protected'),
+    (keymaterial.pem_private_key('ENCRYPTED PRIVATE KEY'), 'passphrase-protected'),
+    (keymaterial.pem_private_key(headers=('Proc-Type: 4,ENCRYPTED', 'DEK-Info: AES-128-CBC,00')),
+     'passphrase-protected'),
+    (keymaterial.pem_private_key('PGP PRIVATE KEY BLOCK'), 'not an SSH private key'),
+    (keymaterial.pem_private_key('CERTIFICATE'), 'not an SSH private key'),
+    (KEY_TEXT.replace('END OPENSSH', 'END RSA'), 'do not match'),
+    (KEY_TEXT + '\n' + KEY_TEXT, 'PEM blocks'),
+    ('-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGFuIG9wZW5zc2gga2V5\n'
+     '-----END OPENSSH PRIVATE KEY-----', 'not an OpenSSH private key'),
+    ('-----BEGIN RSA PRIVATE KEY-----\n!!!!\n-----END RSA PRIVATE KEY-----', 'not base64'),
+    ('PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n', 'PuTTY'),
+    ('trailing text\n' + KEY_TEXT, 'not an OpenSSH or PEM private key'),
+])
+def test_private_keys_the_backends_cannot_use_are_refused_without_showing_them(key, fragment):
+    value = base64.b64encode(key.encode()).decode()
+    with pytest.raises(ValueError) as err:
+        h.decode_private_key(value, 'sftp')
+    message = str(err.value)
+    assert message.startswith('private_ssh_key: ') and fragment in message
+    for line in key.splitlines():
+        if not line.startswith('-----') and len(line) >= 8:
+            assert line[:8] not in message
+
+
+def test_secret_files_and_the_validator_use_the_same_key_check():
+    import duplicity_config
+    value = base64.b64encode(keymaterial.pem_private_key('PRIVATE KEY').encode()).decode()
+    config = make_config('sftp', private_ssh_key=value)
+    with pytest.raises(ValueError) as err:
+        h.secret_files(config, PATHS)
+    assert duplicity_config.validate_ssh(config) == [str(err.value)]
+
+
+@pytest.mark.parametrize('text,fragment', [
+    (HOST_KEY + '\n' + keymaterial.pem_private_key(seed='leak'), 'line 2 starts a private key'),
+    (keymaterial.openssh_private_key(seed='leak'), 'line 1 starts a private key'),
+    (keymaterial.pem_private_key('CERTIFICATE', seed='leak'), 'line 1 starts a PEM block'),
+    ('host ssh-rsa ' + HOST_KEY.split()[1], 'line 1 is not a known_hosts entry'),
+    ('host ssh-ed25519 ' + HOST_KEY.split()[1][:-4], 'line 1 is not'),
+    ('host ' + HOST_KEY + '\nleak-one\n#c\nleak-two', 'lines 2, 4 are not'),
+    ('\n'.join('leak{}'.format(n) for n in range(30)), 'lines 1-30 are not'),
+    ('\n\n'.join('leak{}'.format(n) for n in range(30)), 'lines 1, 3, 5, 7, 9 and 25 more'),
+])
+def test_bad_known_host_key_lines_are_reported_by_number_never_by_content(text, fragment):
+    with pytest.raises(ValueError) as err:
+        h.known_hosts_lines(text, 'host', 22)
+    message = str(err.value)
+    assert message.startswith('known_host_key: ') and fragment in message
+    assert 'leak' not in message
+    for line in text.splitlines():
+        if not line.startswith('-----') and len(line) >= 12:
+            assert line[:12] not in message
+
+
+def test_secret_values_include_the_body_of_a_key_the_checks_refuse():
+    key = keymaterial.pem_private_key('PRIVATE KEY', seed='refused')
+    config = make_config('sftp', private_ssh_key=base64.b64encode(key.encode()).decode())
+    values = h.secret_values(config)
+    assert all(line in values for line in key.splitlines()[1:-1])
 
 
 def test_secret_files_refuse_a_bad_key_before_anything_is_written():

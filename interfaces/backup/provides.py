@@ -102,6 +102,7 @@ __all__ = [
     'parse_fileset',
     'parse_hook_path',
     'path_problem',
+    'shown',
     'status_data',
 ]
 
@@ -116,6 +117,11 @@ STATUS_KEYS = ('last-backup-time', 'last-backup-status', 'last-backup-type')
 BACKUP_STATUSES = ('ok', 'failed')
 
 MAX_PATH_LENGTH = 4096
+#: Longest echo of a declared value in a problem message.
+MAX_SHOWN = 40
+#: Problems reported per fileset; the rest are counted (a principal may publish
+#: thousands of entries, and the problems end up in the unit's status).
+MAX_FILESET_PROBLEMS = 3
 
 # datetime.UTC needs Python 3.11; Ubuntu 22.04 has 3.10.
 UTC = datetime.timezone.utc  # noqa: UP017
@@ -203,6 +209,14 @@ class Spec:
         return f'Spec({self.to_dict()!r})'
 
 
+def shown(value, limit=MAX_SHOWN):
+    """``repr(value)`` capped at ``limit`` characters, ending with '…' when cut."""
+    text = repr(value)
+    if len(text) > limit:
+        text = text[:limit - 1] + '\u2026'
+    return text
+
+
 def _label(relation_id, application):
     return '{} ({})'.format(relation_id, application or '?')
 
@@ -270,7 +284,7 @@ def parse_fileset(text):
     if text is None or (isinstance(text, str) and not text.strip()):
         return [], ['fileset is empty']
     if not isinstance(text, str):
-        return [], [f'fileset is not a string: {text!r}']
+        return [], [f'fileset is not a string: {shown(text)}']
     paths = set()
     problems = []
     for raw in text.split(','):
@@ -282,11 +296,15 @@ def parse_fileset(text):
             problem = ('looks like several paths separated by whitespace '
                        '(separate paths with commas)')
         if problem:
-            problems.append(f'fileset entry {item!r} {problem}')
+            problems.append(f'fileset entry {shown(item)} {problem}')
         else:
             paths.add(normalize_path(item))
     if not paths and not problems:
         problems.append('fileset is empty')
+    if len(problems) > MAX_FILESET_PROBLEMS:
+        more = len(problems) - MAX_FILESET_PROBLEMS
+        problems = problems[:MAX_FILESET_PROBLEMS] + [
+            f'fileset has {more} more invalid entr{"y" if more == 1 else "ies"}']
     return sorted(paths), problems
 
 
@@ -302,7 +320,7 @@ def parse_hook_path(key, value):
         return None, None
     problem = path_problem(value)
     if problem:
-        return None, f'{key} {value!r} {problem}'
+        return None, f'{key} {shown(value)} {problem}'
     return normalize_path(value), None
 
 

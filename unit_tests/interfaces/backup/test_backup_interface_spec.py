@@ -227,6 +227,28 @@ def test_merge_problems_name_relation_and_value(provides, data, needles):
     assert spec.sources == ['backup:7 (app)']
 
 
+@pytest.mark.parametrize('data, key', [
+    ({'fileset': 'relative/' + 'x' * 300000}, 'fileset'),
+    ({'fileset': '/' + 'x' * 300000}, 'fileset'),
+    ({'fileset': ','.join('bad{}'.format(n) for n in range(20000))}, 'fileset'),
+    ({'fileset': '/srv', 'run-before-backup': 'relative/' + 'y' * 300000}, 'run-before-backup'),
+    ({'fileset': '/srv', 'run-after-restore': '/srv/' + '\n' * 300000}, 'run-after-restore'),
+])
+def test_huge_relation_values_give_few_short_problems_naming_the_key(provides, data, key):
+    spec = provides.merge_specs([('backup:7', 'app', data, 'app/0')])
+    assert spec.problems
+    assert len(spec.problems) <= provides.MAX_FILESET_PROBLEMS + 1
+    assert key in spec.problems[0] and 'backup:7 (app)' in spec.problems[0]
+    assert all(len(problem) < 200 for problem in spec.problems), spec.problems
+
+
+def test_many_bad_fileset_entries_are_counted_not_listed(provides):
+    spec = provides.merge_specs([('backup:7', 'app', {'fileset': 'a,b,c,d,e,/ok'})])
+    assert spec.paths == ['/ok']
+    assert len(spec.problems) == 4
+    assert spec.problems[-1].endswith('fileset has 2 more invalid entries')
+
+
 def test_merge_keeps_valid_entries_next_to_problems(provides):
     spec = provides.merge_specs([
         ('backup:1', 'good', {'fileset': '/srv'}),
