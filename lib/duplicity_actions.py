@@ -28,9 +28,19 @@ class ParamError(Exception):
 
 
 def check_time(name, value):
-    """A duplicity time string (or a backup-id); returns it or raises ParamError."""
+    """A duplicity time string (or a backup-id); returns it or raises ParamError.
+
+    A number (upstream's remove-older-than took one and handed it to duplicity, which reads a
+    bare number as seconds since the epoch) is accepted as a whole number of seconds.
+    """
     if value is None or value == "":
         return None
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and (
+            value < 0 or value != int(value))):
+        raise ParamError("{} {!r} is not a time duplicity understands: a number is read as whole "
+                         "seconds since the epoch (e.g. 1665058250)".format(name, value))
+    if isinstance(value, (int, float)):
+        value = str(int(value))
     if not any(re.fullmatch(p, value) for p in _TIME_PATTERNS):
         raise ParamError("{} {!r} is not a time duplicity understands: use a backup-id from "
                          "list-backups (2026-11-27T02:00:00Z), a date (2026-11-27), an interval "
@@ -85,6 +95,24 @@ def check_target(value):
     return value
 
 
+# duplicity's names for the statistics lines, for the upstream-compatible "output" result
+STATISTICS = (("elapsed-time", "ElapsedTime"), ("source-files", "SourceFiles"),
+              ("source-file-size", "SourceFileSize"), ("new-files", "NewFiles"),
+              ("changed-files", "ChangedFiles"), ("deleted-files", "DeletedFiles"),
+              ("destination-size-change", "TotalDestinationSizeChange"), ("errors", "Errors"))
+MAX_OUTPUT = 2000
+
+
+def backup_output(outcome):
+    """The upstream charm's only do-backup result, "output": here a short summary and
+    duplicity's statistics block (ids and numbers only: never a path, URL or secret)."""
+    lines = ["{} backup {}".format(outcome["type"], outcome["backup-id"]),
+             "--------------[ Backup Statistics ]--------------"]
+    lines += ["{} {}".format(name, outcome[key]) for key, name in STATISTICS if key in outcome]
+    lines.append("-------------------------------------------------")
+    return "\n".join(lines)[:MAX_OUTPUT]
+
+
 def do_backup(runner, params):
     outcome = runner.backup(full=bool(params.get("full")))
     results = {"backup-type": outcome["type"], "backup-id": outcome["backup-id"]}
@@ -92,6 +120,7 @@ def do_backup(runner, params):
                 "deleted-files", "destination-size-change", "errors", "warning"):
         if key in outcome:
             results[key] = outcome[key]
+    results["output"] = backup_output(outcome)
     return results
 
 

@@ -60,7 +60,7 @@ def validate_backend(config):
             backend))
     else:
         try:
-            duplicity_helper.parse_remote(backend, url)
+            duplicity_helper.read_remote(backend, url)
         except ValueError as err:
             problems.append(str(err))
     if backend in ("ftp", "ftps"):
@@ -131,6 +131,11 @@ def _private_key_problems(value):
     return []
 
 
+def is_key_id(value):
+    """True for a bare hex key id or fingerprint (what the upstream charm accepted)."""
+    return bool(_KEY_ID.match(value or ""))
+
+
 def validate_encryption(config):
     passphrase = config.get("encryption_passphrase", "")
     public_key = (config.get("gpg_public_key") or "").strip()
@@ -142,8 +147,9 @@ def validate_encryption(config):
         return []
     if public_key:
         if _KEY_ID.match(public_key):
-            return ["gpg_public_key holds a key id ({}); an ASCII-armoured public key is needed "
-                    "(gpg --armor --export KEYID)".format(public_key)]
+            # upstream's form: imported from root's keyring when encryption is prepared, which
+            # blocks the unit when that keyring does not hold the key
+            return []
         if "-----BEGIN PGP PUBLIC KEY BLOCK-----" not in public_key:
             return ["gpg_public_key is not an ASCII-armoured public key "
                     "(-----BEGIN PGP PUBLIC KEY BLOCK-----)"]
