@@ -433,6 +433,8 @@ def set_runtime_problems(kind, problems):
 def install(config):
     ensure_dirs(unit_paths())
     problems = install_packages(config)
+    hookenv.log("install: directories in place; packages {}: {}".format(
+        " ".join(packages_for(config)), "failed" if problems else "installed"), hookenv.DEBUG)
     set_runtime_problems("install", problems)
     return not problems
 
