@@ -439,7 +439,47 @@ def install(config):
     return not problems
 
 
-def upgrade_from_upstream(flags):
+UPSTREAM_ARCHIVE_ROOT = "/root/.cache/duplicity"  # duplicity's default --archive-dir for root
+
+
+def upstream_target_url(config, unit):
+    """The URL upstream handed duplicity for this unit: ``<backend>://`` + the configured URL
+    without that prefix + ``/<unit slug>``, with ``user[:password]@`` for ssh/ftp backends."""
+    backend = (config.get("backend") or "").lower()
+    rest = (config.get("remote_backup_url") or "").replace(backend + "://", "")
+    if backend in ("rsync", "scp", "ftp", "sftp") and config.get("remote_user"):
+        userinfo = config["remote_user"]
+        if config.get("remote_password"):
+            userinfo += ":" + config["remote_password"]
+        rest = userinfo + "@" + rest
+    return "{}://{}/{}".format(backend, rest, unit.replace("/", "-"))
+
+
+def adopt_upstream_archive(config, paths):
+    """Move upstream's local duplicity metadata for this unit's target into this unit's archive.
+
+    Upstream ran duplicity with its default archive dir, named by the md5 of the target URL.
+    Without that metadata, duplicity would fetch and decrypt the remote manifests before the
+    first backup: impossible with public-key encryption (the unit holds no private key).
+    Returns True if there was one.
+    """
+    name = hashlib.md5(upstream_target_url(config, paths.unit).encode()).hexdigest()
+    source = os.path.join(UPSTREAM_ARCHIVE_ROOT, name)
+    if not os.path.isdir(source) or os.path.islink(source):
+        return False
+    target = os.path.join(paths.archive_dir, paths.slug)
+    os.makedirs(target, mode=0o700, exist_ok=True)
+    for entry in os.listdir(source):
+        src = os.path.join(source, entry)
+        if os.path.isfile(src) and not os.path.islink(src) and not os.path.exists(
+                os.path.join(target, entry)):
+            with open(src, "rb") as f:
+                write_atomic(os.path.join(target, entry), f.read(), 0o600)
+    remove(source)
+    return True
+
+
+def upgrade_from_upstream(flags, config):
     """upgrade-charm: the upstream charm's flags to clear; its files removed, first backup full.
 
     A unit switched from the upstream charm is recognised by its flags, its leftovers, or by
@@ -451,6 +491,8 @@ def upgrade_from_upstream(flags):
         paths = unit_paths()
         ensure_dirs(paths)
         write_atomic(os.path.join(paths.state_dir, "force-full"), "upstream charm replaced\n")
+        if adopt_upstream_archive(config, paths):
+            removed.append("its duplicity archive (moved into this unit's)")
         hookenv.log("upgrade from the upstream duplicity charm: cleared its flags ({}), removed "
                     "{}; the next backup is full".format(", ".join(stale) or "none",
                                                          ", ".join(removed) or "nothing"))

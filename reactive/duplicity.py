@@ -41,7 +41,7 @@ def update_packages():
 @hook("upgrade-charm")
 def upgrade_charm():
     # upstream set duplicity.installed too: do the install work here, whoever installed
-    for flag in charm.upgrade_from_upstream(get_flags()):
+    for flag in charm.upgrade_from_upstream(get_flags(), hookenv.config()):
         clear_flag(flag)
     if not is_flag_set("duplicity.stopped"):
         install()
