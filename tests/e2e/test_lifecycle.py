@@ -295,6 +295,9 @@ def test_switch_from_an_upstream_unit_clears_its_footprint_and_restores_its_back
     app.set_config(run_hooks=False, **config)
     unit = app.add_unit(principal=principal, deploy=False, extra_path=[bin_dir])
     model.relate("{}:general-info".format(name), "principal-up:juju-info")
+    model.add_application("nrpe").add_unit(principal=principal)
+    nrpe_rel = model.relate("{}:nrpe-external-master".format(name),
+                            "nrpe:nrpe-external-master")
     slug = unit.name.replace("/", "-")
     leftovers = upstream_files(unit, schedule=mode == "passphrase")
     try:
@@ -328,6 +331,12 @@ def test_switch_from_an_upstream_unit_clears_its_footprint_and_restores_its_back
             assert not os.path.exists(path), path
         # its local archive (unencrypted manifests) moved into this unit's archive
         assert not os.path.exists(upstream_archive(upstream_url))
+        # this charm's NRPE check replaces upstream's, registered as a subordinate's
+        assert os.path.exists(os.path.join(NRPE_CONFDIR, "check_duplicity_backup_{}.cfg".format(
+            slug.replace("-", "_"))))
+        assert nrpe_rel.data(unit.name).get("primary") == "False", nrpe_rel.data(unit.name)
+        with open(os.path.join(PLUGIN_DIR, "check_duplicity_backup"), "rb") as f:
+            assert f.read() == (app.charm / "files" / "check_duplicity_backup").read_bytes()
         assert unit.status == ("active", "ready; no backup yet"), unit.status
 
         # upstream's backup is listed; the first backup is full (an incremental would
@@ -350,6 +359,17 @@ def test_switch_from_an_upstream_unit_clears_its_footprint_and_restores_its_back
         new = tmp_path / "restore-latest"
         ok(unit, "restore", target=str(new), **key)
         assert snapshot(new / str(data).lstrip("/")) == snapshot(data)
+
+        if mode == "passphrase":
+            # an installed plugin that differs from the charm's (an older revision's) is
+            # re-installed by upgrade-charm, although the check's settings did not change
+            plugin = os.path.join(PLUGIN_DIR, "check_duplicity_backup")
+            with open(plugin, "w") as f:
+                f.write("#!/bin/sh\necho 'OK: an older revision'\n")
+            app.upgrade_charm(app.charm)
+            with open(plugin, "rb") as f:
+                assert f.read() == (app.charm / "files" / "check_duplicity_backup").read_bytes()
+            assert os.stat(plugin).st_mode & 0o777 == 0o755
     finally:
         remove_unit(unit)
         for path in leftovers:
