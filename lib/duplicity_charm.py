@@ -38,6 +38,7 @@ UPSTREAM_FILES = ("/var/run/periodic_backup.error", "/var/run/periodic_deletion.
                   "/usr/local/lib/nagios/plugins/check_backup_status.py",
                   "/usr/local/lib/nagios/plugins/check_deletion_status.py")
 UPSTREAM_NRPE_CHECKS = ("backups", "deletions")
+UPSTREAM_LOG_DIR = "/var/log/duplicity"
 ROOT_GNUPG_HOME = "/root/.gnupg"  # where upstream's --encrypt-key=<key id> found the key
 # The reactive flags upstream's code sets (src/reactive/duplicity.py, its actions, and the
 # layers it included: apt, nagios, interface:juju-info). duplicity.installed is ours too.
@@ -385,6 +386,11 @@ def remove_upstream_leftovers(unit):
     files, SSH key copy, NRPE checks and plugins; return the paths and checks removed."""
     removed = [path for path in UPSTREAM_CRON_FILES if _upstream_cron(path, unit) and remove(path)]
     removed += [path for path in UPSTREAM_FILES if remove(path)]
+    try:  # its cron log directory, when nothing else was put there
+        os.rmdir(UPSTREAM_LOG_DIR)
+        removed.append(UPSTREAM_LOG_DIR)
+    except OSError:
+        pass
     import duplicity_nrpe
     removed += ["NRPE check " + name for name in duplicity_nrpe.remove_checks(
         UPSTREAM_NRPE_CHECKS)]
