@@ -42,12 +42,18 @@ class ParamError(Exception):
 def check_time(name, value):
     """A duplicity time string (or a backup-id); returns it or raises ParamError.
 
-    A whole number is taken as upstream allowed (seconds since the epoch).
+    A number (upstream's remove-older-than took one and handed it to duplicity, which reads a
+    bare number as seconds since the epoch) is accepted as a whole number of seconds.
     """
     if value is None or value == "":
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        value = str(value)
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and (
+            value != value or value in (float("inf"), float("-inf")) or value < 0
+            or value != int(value))):
+        raise ParamError("{} {} is not a time duplicity understands: a number is read as whole "
+                         "seconds since the epoch (e.g. 1665058250)".format(name, shown(value)))
+    if isinstance(value, (int, float)):
+        value = str(int(value))
     if not isinstance(value, str) or not any(re.fullmatch(p, value) for p in _TIME_PATTERNS):
         raise ParamError("{} {} is not a time duplicity understands: use a backup-id from "
                          "list-backups (2026-11-27T02:00:00Z), a date (2026-11-27), an interval "
@@ -112,6 +118,24 @@ def check_target(value):
         raise ParamError(str(err))
 
 
+# duplicity's names for the statistics lines, for the upstream-compatible "output" result
+STATISTICS = (("elapsed-time", "ElapsedTime"), ("source-files", "SourceFiles"),
+              ("source-file-size", "SourceFileSize"), ("new-files", "NewFiles"),
+              ("changed-files", "ChangedFiles"), ("deleted-files", "DeletedFiles"),
+              ("destination-size-change", "TotalDestinationSizeChange"), ("errors", "Errors"))
+MAX_OUTPUT = 2000
+
+
+def backup_output(outcome):
+    """The upstream charm's only do-backup result, "output": here a short summary and
+    duplicity's statistics block (ids and numbers only: never a path, URL or secret)."""
+    lines = ["{} backup {}".format(outcome["type"], outcome["backup-id"]),
+             "--------------[ Backup Statistics ]--------------"]
+    lines += ["{} {}".format(name, outcome[key]) for key, name in STATISTICS if key in outcome]
+    lines.append("-------------------------------------------------")
+    return "\n".join(lines)[:MAX_OUTPUT]
+
+
 def do_backup(runner, params):
     outcome = runner.backup(full=bool(params.get("full")))
     results = {"backup-type": outcome["type"], "backup-id": outcome["backup-id"],
@@ -122,6 +146,7 @@ def do_backup(runner, params):
             results[key] = outcome[key]
     if outcome.get("unreadable"):
         results["unreadable"] = "\n".join(outcome["unreadable"])
+    results["output"] = backup_output(outcome)
     return results
 
 

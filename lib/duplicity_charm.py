@@ -39,6 +39,27 @@ UPSTREAM_FILES = ("/var/run/periodic_backup.error", "/var/run/periodic_deletion.
                   "/usr/local/lib/nagios/plugins/check_backup_status.py",
                   "/usr/local/lib/nagios/plugins/check_deletion_status.py")
 UPSTREAM_NRPE_CHECKS = ("backups", "deletions")
+UPSTREAM_LOG_DIR = "/var/log/duplicity"
+ROOT_GNUPG_HOME = "/root/.gnupg"  # where upstream's --encrypt-key=<key id> found the key
+# The reactive flags upstream's code sets (src/reactive/duplicity.py, its actions, and the
+# layers it included: apt, nagios, interface:juju-info). duplicity.installed is ours too.
+UPSTREAM_FLAGS = (
+    "duplicity.invalid_backend", "duplicity.invalid_aws_creds", "duplicity.invalid_azure_creds",
+    "duplicity.invalid_rsync_key", "duplicity.invalid_secure_backend_opts",
+    "duplicity.invalid_remote_backup_url", "duplicity.invalid_backup_frequency",
+    "duplicity.invalid_retention_period", "duplicity.invalid_deletion_frequency",
+    "duplicity.invalid_encryption_method", "duplicity.invalid_private_ssh_key",
+    "duplicity.create_backup_cron", "duplicity.remove_backup_cron",
+    "duplicity.create_deletion_cron", "duplicity.remove_deletion_cron",
+    "duplicity.failed_backup",
+    "nrpe-external-master.initial-config", "nrpe-external-master.configured",
+)
+UPSTREAM_FLAG_PREFIXES = ("duplicity.invalid_", "duplicity.create_", "duplicity.remove_",
+                          "nrpe-external-master.", "general-info.", "apt.")
+# Every duplicity.* flag this charm sets: any other duplicity.* flag is upstream's.
+OWN_FLAG_PREFIXES = ("duplicity.installed", "duplicity.install-failed", "duplicity.valid.",
+                     "duplicity.ssh-configured", "duplicity.encryption-ready", "duplicity.ready",
+                     "duplicity.stopped")
 PROXY_KEYS = (("JUJU_CHARM_HTTP_PROXY", "http_proxy"), ("JUJU_CHARM_HTTPS_PROXY", "https_proxy"),
               ("JUJU_CHARM_NO_PROXY", "no_proxy"))
 
@@ -193,15 +214,48 @@ def write_secret_files(config, paths):
     return changed
 
 
-def import_public_key(config, paths):
+def key_id(value):
+    """The hex key id (without 0x) when value is a bare key id, as upstream accepted; else ''."""
+    value = (value or "").strip()
+    if duplicity_config.is_key_id(value):
+        return value[2:] if value.lower().startswith("0x") else value
+    return ""
+
+
+def export_from_root_keyring(keyid, homedir=None):
+    """The armoured public key keyid from root's keyring; raises ValueError when it is not there.
+
+    Upstream passed a key id to --encrypt-key and expected the key in root's keyring.
+    """
+    homedir = homedir or ROOT_GNUPG_HOME
+    needed = ("gpg_public_key holds a key id ({}) that root's keyring ({}) does not hold: an "
+              "ASCII-armoured public key is needed (gpg --armor --export KEYID)").format(
+                  keyid[:40], homedir)
+    if not os.path.isdir(homedir):
+        raise ValueError(needed)
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": homedir}
+    exported = subprocess.run(["gpg", "--homedir", homedir, "--batch", "--no-auto-key-locate",
+                               "--armor", "--export-options", "export-clean", "--export",
+                               "0x" + keyid], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env)
+    if exported.returncode != 0 or b"BEGIN PGP PUBLIC KEY BLOCK" not in exported.stdout:
+        raise ValueError(needed)
+    return exported.stdout.decode()
+
+
+def import_public_key(config, paths, root_homedir=None):
     """Import gpg_public_key into the unit's GnuPG home; return its fingerprint.
 
-    Raises ValueError with a message naming gpg_public_key when gpg cannot use it.
+    A bare key id (upstream's form) is exported from root's keyring first. Raises ValueError
+    with a message naming gpg_public_key when gpg cannot use it.
     """
     key = (config.get("gpg_public_key") or "").strip()
     ensure_dirs(paths)
     if not key:
         return ""
+    keyid = key_id(key)
+    if keyid:
+        key = export_from_root_keyring(keyid, root_homedir)
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": paths.gnupg_home,
            "GNUPGHOME": paths.gnupg_home}
     show = subprocess.run(["gpg", "--batch", "--with-colons", "--import-options", "show-only",
@@ -214,6 +268,9 @@ def import_public_key(config, paths):
                          "gpg --armor --export KEYID")
     if "sec:" in show.stdout.decode():
         raise ValueError("gpg_public_key holds a private key: give the public key only")
+    if keyid and sum(line.startswith("pub:") for line in show.stdout.decode().splitlines()) != 1:
+        raise ValueError("gpg_public_key {} matches more than one key in root's keyring: give "
+                         "the ASCII-armoured public key".format(keyid[:40]))
     imported = subprocess.run(["gpg", "--batch", "--import"], input=key.encode(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     if imported.returncode != 0:
@@ -378,23 +435,38 @@ def remove_schedule(paths):
 
 # ---------------------------------------------------------------- upgrade and removal
 
-def remove_upstream_leftovers():
-    """Remove what the deprecated upstream charm installed; True if it found its schedules."""
-    found = False
-    for path in UPSTREAM_CRON_FILES:
-        try:
-            with open(path, errors="replace") as f:
-                text = f.read()
-        except OSError:
-            continue
-        if any(word in text for word in ("duplicity", "do-backup", "remove-older-than")):
-            found |= remove(path)
-    if found:
-        for path in UPSTREAM_FILES:
-            remove(path)
-        import duplicity_nrpe
-        duplicity_nrpe.remove_checks(UPSTREAM_NRPE_CHECKS)
-    return found
+def upstream_flags(flags):
+    """The flags among ``flags`` that only the upstream charm sets (cleared on upgrade)."""
+    return sorted(flag for flag in flags
+                  if flag in UPSTREAM_FLAGS or flag.startswith(UPSTREAM_FLAG_PREFIXES) or (
+                      flag.startswith("duplicity.") and not flag.startswith(OWN_FLAG_PREFIXES)))
+
+
+def _upstream_cron(path, unit):
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return False
+    # its template: <frequency> root /usr/bin/juju-run <unit> <charm_dir>/scripts/periodic_*.py
+    return any(word in text for word in ("periodic_backup.py", "periodic_deletion.py",
+                                         "duplicity", unit))
+
+
+def remove_upstream_leftovers(unit):
+    """Remove what the deprecated upstream charm installed: its cron files, error and pid
+    files, SSH key copy, NRPE checks and plugins; return the paths and checks removed."""
+    removed = [path for path in UPSTREAM_CRON_FILES if _upstream_cron(path, unit) and remove(path)]
+    removed += [path for path in UPSTREAM_FILES if remove(path)]
+    try:  # its cron log directory, when nothing else was put there
+        os.rmdir(UPSTREAM_LOG_DIR)
+        removed.append(UPSTREAM_LOG_DIR)
+    except OSError:
+        pass
+    import duplicity_nrpe
+    removed += ["NRPE check " + name for name in duplicity_nrpe.remove_checks(
+        UPSTREAM_NRPE_CHECKS)]
+    return removed
 
 
 def remove_unit_files(paths):
@@ -445,16 +517,70 @@ def set_runtime_problems(kind, problems):
 def install(config):
     ensure_dirs(unit_paths())
     problems = install_packages(config)
+    hookenv.log("install: directories in place; packages {}: {}".format(
+        " ".join(packages_for(config)), "failed" if problems else "installed"), hookenv.DEBUG)
     set_runtime_problems("install", problems)
     return not problems
 
 
-def upgrade_from_upstream():
-    if remove_upstream_leftovers():
-        hookenv.log("removed the upstream duplicity charm's cron files; the next backup is full")
+UPSTREAM_ARCHIVE_ROOT = "/root/.cache/duplicity"  # duplicity's default --archive-dir for root
+
+
+def upstream_target_url(config, unit):
+    """The URL upstream handed duplicity for this unit: ``<backend>://`` + the configured URL
+    without that prefix + ``/<unit slug>``, with ``user[:password]@`` for ssh/ftp backends."""
+    backend = (config.get("backend") or "").lower()
+    rest = (config.get("remote_backup_url") or "").replace(backend + "://", "")
+    if backend in ("rsync", "scp", "ftp", "sftp") and config.get("remote_user"):
+        userinfo = config["remote_user"]
+        if config.get("remote_password"):
+            userinfo += ":" + config["remote_password"]
+        rest = userinfo + "@" + rest
+    return "{}://{}/{}".format(backend, rest, unit.replace("/", "-"))
+
+
+def adopt_upstream_archive(config, paths):
+    """Move upstream's local duplicity metadata for this unit's target into this unit's archive.
+
+    Upstream ran duplicity with its default archive dir, named by the md5 of the target URL.
+    Without that metadata, duplicity would fetch and decrypt the remote manifests before the
+    first backup: impossible with public-key encryption (the unit holds no private key).
+    Returns True if there was one.
+    """
+    name = hashlib.md5(upstream_target_url(config, paths.unit).encode()).hexdigest()
+    source = os.path.join(UPSTREAM_ARCHIVE_ROOT, name)
+    if not os.path.isdir(source) or os.path.islink(source):
+        return False
+    target = os.path.join(paths.archive_dir, paths.slug)
+    os.makedirs(target, mode=0o700, exist_ok=True)
+    for entry in os.listdir(source):
+        src = os.path.join(source, entry)
+        if os.path.isfile(src) and not os.path.islink(src) and not os.path.exists(
+                os.path.join(target, entry)):
+            with open(src, "rb") as f:
+                write_atomic(os.path.join(target, entry), f.read(), 0o600)
+    remove(source)
+    return True
+
+
+def upgrade_from_upstream(flags, config):
+    """upgrade-charm: the upstream charm's flags to clear; its files removed, first backup full.
+
+    A unit switched from the upstream charm is recognised by its flags, its leftovers, or by
+    the absence of this charm's validation record (written in every hook since install).
+    """
+    stale = upstream_flags(flags)
+    removed = remove_upstream_leftovers(hookenv.local_unit())
+    if stale or removed or _kv().get(KV_RESULTS) is None:
         paths = unit_paths()
         ensure_dirs(paths)
         write_atomic(os.path.join(paths.state_dir, "force-full"), "upstream charm replaced\n")
+        if adopt_upstream_archive(config, paths):
+            removed.append("its duplicity archive (moved into this unit's)")
+        hookenv.log("upgrade from the upstream duplicity charm: cleared its flags ({}), removed "
+                    "{}; the next backup is full".format(", ".join(stale) or "none",
+                                                         ", ".join(removed) or "nothing"))
+    return stale
 
 
 def relation_spec(endpoint):
@@ -485,7 +611,18 @@ def log_relation_mappings(endpoint):
             mapping.source, mapping.key, mapping.declared, mapping.path))
 
 
+def log_legacy_url(config):
+    """Log once (each time it changes) how an upstream remote_backup_url form is read."""
+    _, note = duplicity_helper.translate_legacy_url(config.get("backend") or "",
+                                                   config.get("remote_backup_url") or "")
+    if note != (_kv().get("duplicity.legacy-url") or ""):
+        _kv().set("duplicity.legacy-url", note)
+        if note:
+            hookenv.log("remote_backup_url: {}".format(note))
+
+
 def evaluate(config, endpoint):
+    log_legacy_url(config)
     paths, problems, _ = relation_spec(endpoint)
     results = duplicity_config.validate_all(config, paths, problems, unit=hookenv.local_unit())
     _kv().set(KV_RESULTS, results)

@@ -93,7 +93,7 @@ def validate_backend(config, unit=None):
             backend))
     else:
         try:
-            remote = duplicity_helper.parse_remote(backend, url)
+            remote = duplicity_helper.read_remote(backend, url)
         except ValueError as err:
             problems.append(str(err))
     if backend in ("ftp", "ftps"):
@@ -168,7 +168,7 @@ def validate_ssh(config):
                         "give the output of ssh-keyscan -p PORT HOST".format(backend))
         return problems
     try:
-        remote = duplicity_helper.parse_remote(backend, _text(config, "remote_backup_url"))
+        remote = duplicity_helper.read_remote(backend, _text(config, "remote_backup_url"))
         host, port = remote.host, remote.port
     except ValueError:  # validate_backend names the URL
         host, port = "host", 22
@@ -187,6 +187,11 @@ def _private_key_problems(value, backend=""):
     return []
 
 
+def is_key_id(value):
+    """True for a bare hex key id or fingerprint (what the upstream charm accepted)."""
+    return bool(_KEY_ID.fullmatch(value or ""))
+
+
 def validate_encryption(config):
     passphrase = config.get("encryption_passphrase", "")
     public_key = _text(config, "gpg_public_key").strip()
@@ -199,9 +204,9 @@ def validate_encryption(config):
     problems = _secret_problems(config, ("encryption_passphrase",))
     if public_key:
         if _KEY_ID.fullmatch(public_key):
-            return problems + [
-                "gpg_public_key holds a key id ({}); an ASCII-armoured public key is needed "
-                "(gpg --armor --export KEYID)".format(shown(public_key, 44))]
+            # upstream's form: imported from root's keyring when encryption is prepared, which
+            # blocks the unit when that keyring does not hold the key
+            return problems
         blocks = duplicity_helper.pem_blocks(public_key.replace("\r\n", "\n"))
         private = [n for n, kind in blocks if "PRIVATE" in kind.upper()]
         if private:  # never shown: report where, not what

@@ -440,6 +440,54 @@ def _parse_s3(scheme, rest):
     return Remote(backend=backend, bucket=bucket, prefix='/'.join(parts[1:]), endpoint=endpoint)
 
 
+# --------------------------------------------------------------------------- upstream URLs
+
+# The deprecated upstream charm's documented remote_backup_url forms (its config.yaml).
+_LEGACY_S3_HOST = re.compile(r'^s3:(?!//)([^/]+)/(.*)$', re.S)   # s3:host[:port]/bucket[/prefix]
+_LEGACY_S3_HTTP = re.compile(r'^s3\+http://(.*)$', re.S | re.I)  # s3+http://bucket[/prefix]
+_LEGACY_AZURE = re.compile(r'^azure:///?$', re.I)                 # azure:// (no container)
+# Marker for upstream's container-less azure form: its container was the unit's slug.
+LEGACY_AZURE_URL = 'azure://'
+
+
+def translate_legacy_url(backend, url):
+    """(url, note): upstream's documented URL forms rewritten to today's, note saying how.
+
+    ``s3:host[:port]/bucket[/prefix]`` -> ``s3://host[:port]/bucket[/prefix]``;
+    ``s3+http://bucket[/prefix]`` -> ``s3:///bucket[/prefix]`` (AWS, over https);
+    ``azure://`` (and ``azure:///``) -> :data:`LEGACY_AZURE_URL`, whose container is the unit's
+    slug as upstream's was. Any other value is returned unchanged with an empty note.
+    """
+    url = (url or '').strip()
+    if backend == 's3':
+        m = _LEGACY_S3_HOST.match(url)
+        if m:
+            new = 's3://{}/{}'.format(m.group(1), m.group(2))
+            return new, ('upstream form s3:host[:port]/bucket[/prefix] read as '
+                         's3://host[:port]/bucket[/prefix]')
+        m = _LEGACY_S3_HTTP.match(url)
+        if m:
+            new = 's3:///' + m.group(1).lstrip('/')
+            return new, ('upstream form s3+http://bucket[/prefix] read as s3:///bucket[/prefix] '
+                         '(AWS, over https)')
+    if backend == 'azure' and _LEGACY_AZURE.match(url):
+        return LEGACY_AZURE_URL, ('upstream form azure:// (no container) read as its container: '
+                                  'the unit name with / replaced by -')
+    return url, ''
+
+
+def read_remote(backend, url):
+    """The one entry point for ``remote_backup_url``: upstream forms translated, then parsed.
+
+    Upstream's ``azure://`` gives a Remote with no container: :func:`target_url` then uses
+    the unit's slug as the container, where upstream's backups are.
+    """
+    url, _ = translate_legacy_url(backend, url)
+    if backend == 'azure' and url == LEGACY_AZURE_URL:
+        return Remote(backend=backend)
+    return parse_remote(backend, url)
+
+
 # --------------------------------------------------------------------------- target URL
 
 def _cfg(config, key, default=''):
@@ -450,7 +498,7 @@ def _cfg(config, key, default=''):
 
 
 def _remote(config):
-    return parse_remote(_cfg(config, 'backend'), _cfg(config, 'remote_backup_url'))
+    return read_remote(_cfg(config, 'backend'), _cfg(config, 'remote_backup_url'))
 
 
 def _user(config, remote):
@@ -478,7 +526,9 @@ def azure_container(remote, unit):
     Azure container names are 3-63 lowercase letters, digits and single hyphens; the
     unit suffix counts, so a long container name fails for units with long names.
     """
-    container = '{}-{}'.format(remote.container, unit_slug(unit).lower())
+    # no container: upstream's azure:// form, whose container was the unit's slug
+    container = '{}-{}'.format(remote.container, unit_slug(unit).lower()) if remote.container \
+        else unit_slug(unit).lower()
     if not _CONTAINER_RE.match(container):
         raise ValueError('remote_backup_url: the azure container of unit {} would be {} ({} '
                          'characters: container + "-" + unit), not a valid Azure container name '

@@ -1,7 +1,6 @@
 """NRPE checks through charmhelpers' nrpe support, while related to nrpe-external-master."""
 
 import os
-import shutil
 
 from charmhelpers.contrib.charmsupport import nrpe
 from charmhelpers.core import hookenv, unitdata
@@ -17,19 +16,29 @@ def shortname(paths):
     return "duplicity_backup_{}".format(paths.slug.replace("-", "_"))
 
 
+def install_plugin():
+    """Copy the charm's plugin into PLUGIN_DIR when its content or mode differs (a new charm
+    revision ships a changed plugin: upgrade-charm re-installs it); True if it changed."""
+    import duplicity_charm
+    os.makedirs(PLUGIN_DIR, exist_ok=True)
+    with open(os.path.join(hookenv.charm_dir(), "files", PLUGIN), "rb") as f:
+        content = f.read()
+    return duplicity_charm.write_atomic(os.path.join(PLUGIN_DIR, PLUGIN), content, 0o755)
+
+
 def update(config, paths):
     if not hookenv.relation_ids("nrpe-external-master"):
         remove(paths)
         return
+    if install_plugin():
+        hookenv.log("installed {}".format(os.path.join(PLUGIN_DIR, PLUGIN)))
     max_age = duplicity_config.max_age_seconds(config) or 0
     wanted = {"max_age": max_age, "context": config.get("nagios_context"),
               "groups": config.get("nagios_servicegroups"), "status": paths.status_file}
     if not data_changed("duplicity.nrpe", wanted):
         return
-    os.makedirs(PLUGIN_DIR, exist_ok=True)
-    shutil.copy2(os.path.join(hookenv.charm_dir(), "files", PLUGIN),
-                 os.path.join(PLUGIN_DIR, PLUGIN))
-    checks = nrpe.NRPE()
+    # a subordinate: the principal owns the host's checks (charmhelpers' primary=False)
+    checks = nrpe.NRPE(primary=False)
     checks.add_check(shortname=shortname(paths),
                      description="duplicity backups of {}".format(paths.unit),
                      check_cmd="{} {} {}".format(PLUGIN, paths.status_file, max_age))
@@ -46,14 +55,16 @@ def remove(paths):
 
 
 def remove_checks(shortnames):
+    """Remove the named checks that are configured here; return the names removed."""
     if not os.path.isdir(nrpe.NRPE.nrpe_confdir):
-        return
+        return []
     # only checks that are there: otherwise write() restarts nagios-nrpe-server for nothing
     shortnames = [name for name in shortnames if os.path.exists(
         os.path.join(nrpe.NRPE.nrpe_confdir, "check_{}.cfg".format(name)))]
     if not shortnames:
-        return
-    checks = nrpe.NRPE()
+        return []
+    checks = nrpe.NRPE(primary=False)
     for name in shortnames:
         checks.remove_check(shortname=name)
     checks.write()
+    return shortnames

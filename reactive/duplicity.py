@@ -15,8 +15,8 @@ Flags (design.md section 6):
 """
 
 from charmhelpers.core import hookenv
-from charms.reactive import (clear_flag, endpoint_from_name, hook, set_flag, toggle_flag, when,
-                             when_all, when_any, when_not, when_not_all)
+from charms.reactive import (clear_flag, endpoint_from_name, get_flags, hook, is_flag_set, set_flag,
+                             toggle_flag, when, when_all, when_any, when_not, when_not_all)
 
 import duplicity_charm as charm
 
@@ -40,7 +40,11 @@ def update_packages():
 
 @hook("upgrade-charm")
 def upgrade_charm():
-    charm.upgrade_from_upstream()
+    # upstream set duplicity.installed too: do the install work here, whoever installed
+    for flag in charm.upgrade_from_upstream(get_flags(), hookenv.config()):
+        clear_flag(flag)
+    if not is_flag_set("duplicity.stopped"):
+        install()
 
 
 @when_any("duplicity.installed", "duplicity.install-failed")

@@ -47,6 +47,63 @@ def test_check_time_rejects_anything_else_naming_the_parameter(value):
     assert repr(value) in str(err.value)
 
 
+@pytest.mark.parametrize("value,expected", [
+    (1665058250, "1665058250"), (0, "0"), (1665058250.0, "1665058250"),
+])
+def test_check_time_reads_a_number_as_seconds_since_the_epoch_as_upstream_did(value, expected):
+    assert a.check_time("time", value) == expected
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, False])
+def test_check_time_rejects_negative_fractional_or_boolean_numbers(value):
+    with pytest.raises(a.ParamError) as err:
+        a.check_time("time", value)
+    assert str(err.value).startswith("time ")
+
+
+def test_remove_older_than_passes_a_numeric_time_on_as_a_string():
+    runner = RecordingRunner()
+    a.remove_older_than(runner, {"time": 1665058250})
+    assert runner.calls == [("remove", ("remove-older-than",), {"time": "1665058250"})]
+
+
+def test_remove_older_than_time_may_be_a_number_in_actions_yaml():
+    import os
+    import yaml
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "actions.yaml")) as f:
+        spec = yaml.safe_load(f)["remove-older-than"]["params"]["time"]
+    assert set(spec["type"]) == {"string", "number"}
+
+
+# ------------------------------------------------------------------ do-backup output
+
+OUTCOME = {"type": "full", "backup-id": "2026-12-01T12:00:00Z", "elapsed-time": "1.52",
+           "source-files": "12", "new-files": "12", "changed-files": "0", "errors": "0",
+           "destination-size-change": "4096"}
+
+
+def test_do_backup_keeps_upstreams_output_result_beside_the_new_results():
+    class Backup(RecordingRunner):
+        def backup(self, full=False):
+            return dict(OUTCOME)
+
+    results = a.do_backup(Backup(), {})
+    assert results["backup-type"] == "full" and results["backup-id"] == OUTCOME["backup-id"]
+    lines = results["output"].splitlines()
+    assert lines[0] == "full backup 2026-12-01T12:00:00Z"
+    assert "Backup Statistics" in lines[1]
+    assert "ElapsedTime 1.52" in lines and "SourceFiles 12" in lines and "Errors 0" in lines
+    assert "TotalDestinationSizeChange 4096" in lines
+
+
+def test_do_backup_output_is_capped_and_holds_only_the_statistics():
+    outcome = dict(OUTCOME, **{"elapsed-time": "9" * 5000, "warning": "run-after-backup: x"})
+    output = a.backup_output(outcome)
+    assert len(output) <= a.MAX_OUTPUT
+    assert "run-after-backup" not in output
+
+
 # ------------------------------------------------------------------ count
 
 @pytest.mark.parametrize("value", [1, 2, 100])

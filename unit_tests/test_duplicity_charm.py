@@ -301,3 +301,120 @@ def test_a_failed_source_is_logged_without_quoting_it(monkeypatch):
     problems = charm.install_packages({'backend': 'file', 'install_sources': source})
     assert problems and 'CalledProcessError' in problems[0]
     assert logs and not any('Cr3dential' in message for message in logs + problems)
+
+
+# ----------------------------------------------------------------------------- upstream switch
+
+@pytest.mark.parametrize('flag', [
+    'duplicity.invalid_backend', 'duplicity.invalid_aws_creds', 'duplicity.invalid_private_ssh_key',
+    'duplicity.create_backup_cron', 'duplicity.remove_deletion_cron', 'duplicity.failed_backup',
+    'duplicity.some_future_upstream_flag', 'nrpe-external-master.initial-config',
+    'nrpe-external-master.configured', 'nrpe-external-master.available', 'apt.installed.lftp',
+    'general-info.available',
+])
+def test_upstream_only_flags_are_recognised(flag):
+    assert charm.upstream_flags([flag]) == [flag]
+
+
+@pytest.mark.parametrize('flag', [
+    'duplicity.installed', 'duplicity.install-failed', 'duplicity.valid.backend',
+    'duplicity.ssh-configured', 'duplicity.encryption-ready', 'duplicity.ready',
+    'duplicity.stopped', 'endpoint.backup.joined', 'config.changed.backend',
+])
+def test_this_charms_flags_are_never_cleared_as_upstreams(flag):
+    assert charm.upstream_flags([flag]) == []
+
+
+def test_every_flag_this_charms_handlers_set_is_its_own():
+    with open(os.path.join(ROOT, 'reactive', 'duplicity.py')) as f:
+        text = f.read()
+    import re
+    names = set(re.findall(r'"(duplicity\.[a-z.-]+)"', text)) - {'duplicity.valid.{}'}
+    names |= {'duplicity.valid.' + group for group in charm.GROUPS}
+    assert charm.upstream_flags(names) == []
+
+
+@pytest.mark.parametrize('config,url', [
+    ({'backend': 'file', 'remote_backup_url': 'file:///srv/b'}, 'file:///srv/b/duplicity-0'),
+    ({'backend': 'azure', 'remote_backup_url': 'azure://'}, 'azure:///duplicity-0'),
+    ({'backend': 's3', 'remote_backup_url': 's3:host:9000/bkt'}, 's3://s3:host:9000/bkt/duplicity-0'),
+    ({'backend': 'sftp', 'remote_backup_url': 'host/dir', 'remote_user': 'u',
+      'remote_password': 'p'}, 'sftp://u:p@host/dir/duplicity-0'),
+    ({'backend': 'scp', 'remote_backup_url': 'scp://host/dir', 'remote_user': 'u'},
+     'scp://u@host/dir/duplicity-0'),
+])
+def test_upstream_target_url_is_what_upstream_gave_duplicity(config, url):
+    assert charm.upstream_target_url(config, 'duplicity/0') == url
+
+
+def test_upstreams_local_archive_moves_into_the_units_archive(tmp_path, monkeypatch):
+    import hashlib
+    from duplicity_paths import UnitPaths
+    paths = UnitPaths.for_unit('duplicity/0', root=str(tmp_path))
+    config = {'backend': 'file', 'remote_backup_url': 'file:///srv/b'}
+    monkeypatch.setattr(charm, 'UPSTREAM_ARCHIVE_ROOT', str(tmp_path / 'cache'))
+    name = hashlib.md5(b'file:///srv/b/duplicity-0').hexdigest()
+    (tmp_path / 'cache' / name).mkdir(parents=True)
+    (tmp_path / 'cache' / name / 'duplicity-full.20261201T120000Z.manifest').write_text('m')
+    assert charm.adopt_upstream_archive(config, paths) is True
+    moved = os.path.join(paths.archive_dir, 'duplicity-0',
+                         'duplicity-full.20261201T120000Z.manifest')
+    assert open(moved).read() == 'm' and os.stat(moved).st_mode & 0o777 == 0o600
+    assert not (tmp_path / 'cache' / name).exists()
+    assert charm.adopt_upstream_archive(config, paths) is False
+
+
+@pytest.fixture
+def keyring(tmp_path):
+    """A GnuPG home standing in for root's keyring, holding one throw-away public key."""
+    import subprocess
+    import tempfile
+    home = tempfile.mkdtemp(prefix='rk-', dir='/tmp')
+    os.chmod(home, 0o700)
+    run = dict(check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    gpg = ['gpg', '--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '']
+    subprocess.run(gpg + ['--quick-gen-key', 'Key Id Test <k@example.invalid>', 'default',
+                          'default', 'never'], **run)
+    listing = subprocess.run(gpg + ['--with-colons', '--list-keys'], **run).stdout.decode()
+    fingerprint = next(line.split(':')[9] for line in listing.splitlines()
+                       if line.startswith('fpr:'))
+    yield home, fingerprint
+    subprocess.run(['gpgconf', '--homedir', home, '--kill', 'all'])
+    import shutil
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def short_root():
+    """A short root for the unit's paths: gpg-agent's socket path must be short."""
+    import shutil
+    import tempfile
+    root = tempfile.mkdtemp(prefix='u-', dir='/tmp')
+    yield root
+    from duplicity_paths import UnitPaths
+    import subprocess
+    subprocess.run(['gpgconf', '--homedir', UnitPaths.for_unit('duplicity/0', root=root).gnupg_home,
+                    '--kill', 'all'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize('form', ['long', 'fingerprint', '0xlong'])
+def test_a_key_id_is_imported_from_roots_keyring(short_root, keyring, form):
+    from duplicity_paths import UnitPaths
+    home, fingerprint = keyring
+    key = {'long': fingerprint[-16:], 'fingerprint': fingerprint,
+           '0xlong': '0x' + fingerprint[-16:]}[form]
+    paths = UnitPaths.for_unit('duplicity/0', root=short_root)
+    assert charm.import_public_key({'gpg_public_key': key}, paths, root_homedir=home) == fingerprint
+
+
+def test_a_key_id_missing_from_roots_keyring_asks_for_an_armoured_key(tmp_path, keyring):
+    from duplicity_paths import UnitPaths
+    home, _ = keyring
+    paths = UnitPaths.for_unit('duplicity/0', root=str(tmp_path))
+    for keyring_home in (home, str(tmp_path / 'no-such-keyring')):
+        with pytest.raises(ValueError) as err:
+            charm.import_public_key({'gpg_public_key': '4F3A9C1D2B7E6A58'}, paths,
+                                    root_homedir=keyring_home)
+        assert str(err.value).startswith('gpg_public_key holds a key id (4F3A9C1D2B7E6A58)')
+        assert 'armoured public key is needed' in str(err.value)

@@ -498,6 +498,53 @@ def test_azure_container_too_long_with_the_unit_is_refused():
         h.target_url(config, make_ctx())
 
 
+# ----------------------------------------------------------------------------- upstream URLs
+
+@pytest.mark.parametrize('backend,url,today', [
+    ('s3', 's3:minio.local:9000/bucket-1/pre/fix', 's3://minio.local:9000/bucket-1/pre/fix'),
+    ('s3', 's3:s3.amazonaws.com/bucket-1', 's3://s3.amazonaws.com/bucket-1'),
+    ('s3', 's3+http://bucket-1', 's3:///bucket-1'),
+    ('s3', 's3+http://bucket-1/pre', 's3:///bucket-1/pre'),
+    ('azure', 'azure://', h.LEGACY_AZURE_URL),
+    ('azure', 'azure:///', h.LEGACY_AZURE_URL),
+])
+def test_upstream_url_forms_are_translated_with_a_note(backend, url, today):
+    translated, note = h.translate_legacy_url(backend, url)
+    assert translated == today
+    assert note.startswith('upstream form ')
+
+
+@pytest.mark.parametrize('backend,url', [
+    ('s3', 's3:///bucket-1'), ('s3', 's3://rgw.example.com/bucket-1'),
+    ('azure', 'azure://backups'), ('file', 'file:///srv/b'), ('sftp', 'host/dir'),
+    ('file', 's3+http://bucket-1'), ('azure', 's3:host/bucket-1'),
+])
+def test_todays_url_forms_are_left_alone(backend, url):
+    assert h.translate_legacy_url(backend, url) == (url, '')
+
+
+@pytest.mark.parametrize('url,target,endpoint', [
+    ('s3:minio.local:9000/bucket-1/pre', 's3:///bucket-1/pre/duplicity-0', 'https://minio.local:9000'),
+    ('s3+http://bucket-1/pre', 's3:///bucket-1/pre/duplicity-0', ''),
+])
+def test_upstream_s3_forms_back_up_below_the_same_bucket_and_prefix(url, target, endpoint):
+    config = make_config('s3', remote_backup_url=url)
+    assert h.target_url(config, make_ctx()) == target
+    assert h.s3_endpoint(config) == endpoint
+
+
+def test_upstream_azure_form_uses_the_unit_name_as_its_container_like_upstream():
+    config = make_config('azure', remote_backup_url='azure://')
+    assert h.target_url(config, make_ctx()) == 'azure://duplicity-0'
+    # another unit's backups (source-unit) are in that unit's container
+    assert h.target_url(config, make_ctx(unit='duplicity/3')) == 'azure://duplicity-3'
+
+
+def test_upstream_s3_form_with_credentials_in_it_is_still_refused():
+    with pytest.raises(ValueError, match='remote_backup_url: credentials'):
+        h.read_remote('s3', 's3:key:secret@host.example.com/bucket-1')
+
+
 # ----------------------------------------------------------------------------- invalid URLs
 
 @pytest.mark.parametrize('backend,url,fragments', [

@@ -626,9 +626,63 @@ class Unit:
         self.model.settle()
         return self
 
+    def adopt(self, flags=(), kv=None, previous_config=None):
+        """Give this undeployed unit what another charm left behind, as if that charm had
+        run it; ``upgrade_charm()`` then switches it to this application's charm
+        (``juju refresh --switch``). No hook runs.
+
+        - ``flags``: that charm's reactive flags, in the unit state DB where charms.reactive
+          keeps them (unitdata key ``reactive.states.<flag>`` in ``<charm dir>/.unit-state.db``);
+        - ``kv``: other unitdata keys and values;
+        - ``previous_config``: the config that charm last saw (``.juju-persistent-config``,
+          which charmhelpers' ``config().previous()`` reads);
+        - the unit joins the relations its application is in, with no hook run.
+        """
+        import sqlite3
+        assert not self.deployed, 'adopt() is for a unit no charm of this model ran'
+        self.charm_dir.mkdir(parents=True, exist_ok=True)
+        values = {'reactive.states.' + flag: None for flag in flags}
+        values.update(kv or {})
+        db = sqlite3.connect(str(self.charm_dir / '.unit-state.db'))
+        try:
+            with db:  # the table charmhelpers.core.unitdata.Storage creates
+                db.execute('create table if not exists kv (key text, data text, '
+                           'primary key (key))')
+                db.executemany('insert or replace into kv (key, data) values (?, ?)',
+                               [(k, json.dumps(v)) for k, v in values.items()])
+        finally:
+            db.close()
+        if previous_config is not None:
+            (self.charm_dir / '.juju-persistent-config').write_text(
+                json.dumps(previous_config))
+        self.deployed = True
+        for rel in self.model.relations.values():
+            if self.app not in rel.endpoints:
+                continue
+            self._enter_relation(rel)
+            for other in rel.visible_units(self):
+                if other.deployed:
+                    self._add_remote(rel, other)
+                    other._add_remote(rel, self)
+        return self
+
+    def unit_state(self):
+        """The unit state DB's keys and values (what charmhelpers' unitdata holds)."""
+        import sqlite3
+        db = sqlite3.connect(str(self.charm_dir / '.unit-state.db'))
+        try:
+            return {k: json.loads(v) for k, v in db.execute('select key, data from kv')}
+        finally:
+            db.close()
+
+    def flags(self):
+        """The reactive flags set in the unit state DB."""
+        prefix = 'reactive.states.'
+        return sorted(k[len(prefix):] for k in self.unit_state() if k.startswith(prefix))
+
     def upgrade_charm(self, new_build):
         self._install_charm(new_build)
-        if (Path(new_build) / 'wheelhouse').is_dir():
+        if (Path(new_build) / 'wheelhouse').is_dir() or not self.venv_dir.exists():
             self._prepare_venv()
         self.run_hook('upgrade-charm')
         self.run_hook('config-changed')
