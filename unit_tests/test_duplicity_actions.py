@@ -78,7 +78,7 @@ def test_remove_older_than_time_may_be_a_number_in_actions_yaml():
 
 # ------------------------------------------------------------------ do-backup output
 
-OUTCOME = {"type": "full", "backup-id": "2026-12-01T12:00:00Z", "elapsed-time": "1.52",
+OUTCOME = {"type": "full", "status": "ok", "backup-id": "2026-12-01T12:00:00Z", "elapsed-time": "1.52",
            "source-files": "12", "new-files": "12", "changed-files": "0", "errors": "0",
            "destination-size-change": "4096"}
 
