@@ -318,7 +318,7 @@ def demo(work, build_dir, app_name, duplicity_bin, remove):
         if remove:
             step("remove the unit (stop, remove hooks)")
             unit.remove()
-            say("   removed {}; the backups stay in {}".format(unit.name, backups))
+            say("   removed {} (the backups were not touched)".format(unit.name))
     say()
     say("demo finished in {:.1f} s".format(time.monotonic() - started))
     return 1 if differences else 0
