@@ -39,6 +39,10 @@ DEFAULT_BUILD_DIR = os.path.join(TESTS, ".work", "demo-build")
 PRIVATE_PATHS = ["/etc/cron.d", "/etc/logrotate.d", "/etc/nagios", "/var/lib/charm-duplicity",
                  "/var/cache/charm-duplicity", "/var/log/charm-duplicity",
                  "/usr/local/lib/nagios", "/root"]
+# The charm's own directories, where tests running beside the demo write all the time (an
+# overlay's lower layer must not change under it): an empty tmpfs instead when they exist.
+CHARM_DIRS = {"/var/lib/charm-duplicity", "/var/cache/charm-duplicity",
+              "/var/log/charm-duplicity"}
 
 
 class DemoFailed(Exception):
@@ -98,15 +102,21 @@ def mount_points(paths):
 
 
 def make_private(scratch):
-    """Overlay PRIVATE_PATHS (this namespace only) with upper layers on a tmpfs at scratch."""
+    """Make PRIVATE_PATHS private to this namespace: overlays whose upper layers live on a
+    tmpfs at scratch; the charm's own directories (CHARM_DIRS) an empty tmpfs."""
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0700", "demo-scratch", scratch],
                    check=True)
     for number, point in enumerate(mount_points(PRIVATE_PATHS)):
+        st = os.stat(point)
+        if point in CHARM_DIRS:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode={:o}".format(
+                st.st_mode & 0o7777), "demo-" + os.path.basename(point), point], check=True)
+            say("   private tmpfs:   {}".format(point))
+            continue
         upper = os.path.join(scratch, str(number), "upper")
         work = os.path.join(scratch, str(number), "work")
         os.makedirs(upper)
         os.makedirs(work)
-        st = os.stat(point)
         os.chmod(upper, st.st_mode & 0o7777)
         os.chown(upper, st.st_uid, st.st_gid)
         subprocess.run(["mount", "-t", "overlay", "demo-overlay", "-o",
@@ -318,7 +328,7 @@ def demo(work, build_dir, app_name, duplicity_bin, remove):
         if remove:
             step("remove the unit (stop, remove hooks)")
             unit.remove()
-            say("   removed {}; the backups stay in {}".format(unit.name, backups))
+            say("   removed {} (the backups were not touched)".format(unit.name))
     say()
     say("demo finished in {:.1f} s".format(time.monotonic() - started))
     return 1 if differences else 0
@@ -359,8 +369,8 @@ def main(argv=None):
     say("demo: work directory {}".format(work))
     try:
         if in_namespace:
-            say("demo: private mount namespace; the charm's machine paths are overlays "
-                "whose writes stay on a tmpfs:")
+            say("demo: private mount namespace; what the charm writes on the machine stays "
+                "on a tmpfs:")
             scratch = os.path.join(work, ".overlays")
             os.mkdir(scratch, 0o700)
             make_private(scratch)
