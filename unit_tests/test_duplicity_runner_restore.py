@@ -6,7 +6,9 @@ The restore itself (staging, moves, races) runs on the built charm in
 tests/e2e/test_restore_safety.py.
 """
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -219,3 +221,22 @@ def test_moving_into_a_target_that_got_an_entry_meanwhile_moves_nothing(base):
     finally:
         os.close(fd)
     assert (target / "srv" / "f").read_text() == "restored" and os.listdir(work) == []
+
+
+def test_a_stage_for_a_target_on_another_filesystem_is_made_root_only_beside_it(base):
+    if os.stat("/dev/shm").st_dev == os.stat(str(base)).st_dev:
+        pytest.skip("/dev/shm is not another filesystem here")
+    near = tempfile.mkdtemp(dir="/dev/shm")
+    try:
+        fd = os.open(near, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            stage = r._make_stage(fd, near, str(base / "restore-area"))
+        finally:
+            os.close(fd)
+        assert os.path.dirname(stage) == near
+        assert os.path.basename(stage).startswith(".duplicity-restore-")
+        st = os.lstat(stage)
+        assert st.st_uid == 0 and st.st_mode & 0o777 == 0o700
+        assert st.st_dev == os.stat(near).st_dev
+    finally:
+        shutil.rmtree(near)
