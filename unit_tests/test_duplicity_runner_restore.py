@@ -6,7 +6,9 @@ The restore itself (staging, moves, races) runs on the built charm in
 tests/e2e/test_restore_safety.py.
 """
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -187,3 +189,54 @@ def test_check_in_place_path_refuses_a_parent_a_user_controls_naming_path(
     assert message.format(uid=uid) in str(err.value)
     if kind != "missing-parent":
         assert (parent / "data").read_text() == "live"
+
+
+def test_a_stage_is_a_fresh_root_only_directory_on_the_targets_filesystem(base):
+    area = base / "restore-area"
+    near = mkdir(base / "near")
+    fd = os.open(str(near), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        stage = r._make_stage(fd, str(near), str(area))
+    finally:
+        os.close(fd)
+    st = os.lstat(stage)
+    assert st.st_uid == 0 and st.st_mode & 0o777 == 0o700
+    assert os.path.dirname(stage) == str(area)  # same filesystem: in the restore area
+    assert os.stat(stage).st_dev == os.stat(str(near)).st_dev
+    assert os.listdir(stage) == []
+
+
+def test_moving_into_a_target_that_got_an_entry_meanwhile_moves_nothing(base):
+    work = mkdir(base / "work", 0o700)
+    (work / "srv").mkdir()
+    (work / "srv" / "f").write_text("restored")
+    target = mkdir(base / "target", 0o700)
+    (target / "planted").write_text("someone's")
+    fd = os.open(str(target), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(r.OperationError, match=r"^target is not empty any more"):
+            r._move_entries(str(work), fd)
+        assert sorted(os.listdir(target)) == ["planted"]
+        r._move_entries(str(work), fd, allowed=("planted",))
+    finally:
+        os.close(fd)
+    assert (target / "srv" / "f").read_text() == "restored" and os.listdir(work) == []
+
+
+def test_a_stage_for_a_target_on_another_filesystem_is_made_root_only_beside_it(base):
+    if os.stat("/dev/shm").st_dev == os.stat(str(base)).st_dev:
+        pytest.skip("/dev/shm is not another filesystem here")
+    near = tempfile.mkdtemp(dir="/dev/shm")
+    try:
+        fd = os.open(near, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            stage = r._make_stage(fd, near, str(base / "restore-area"))
+        finally:
+            os.close(fd)
+        assert os.path.dirname(stage) == near
+        assert os.path.basename(stage).startswith(".duplicity-restore-")
+        st = os.lstat(stage)
+        assert st.st_uid == 0 and st.st_mode & 0o777 == 0o700
+        assert st.st_dev == os.stat(near).st_dev
+    finally:
+        shutil.rmtree(near)

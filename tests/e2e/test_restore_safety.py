@@ -166,6 +166,15 @@ def test_restore_refuses_links_and_user_owned_places_and_restores_into_a_root_ow
     d.ok("restore", target=str(one), path=rel(data / "d1"))
     assert os.listdir(one) == [rel(data).split("/")[0]]
     assert snapshot(one / rel(data / "d1")) == snapshot(data / "d1")
+    # a target on another filesystem (tmpfs): staged root-only beside it, then moved
+    other_fs = tempfile.mkdtemp(prefix="dup-restore-safety-", dir="/dev/shm")
+    try:
+        shm_target = os.path.join(other_fs, "restored")
+        d.ok("restore", target=shm_target, path=rel(data))
+        assert snapshot(os.path.join(shm_target, rel(data))) == snapshot(data)
+        assert os.listdir(other_fs) == ["restored"]  # no staging left beside it
+    finally:
+        shutil.rmtree(other_fs, ignore_errors=True)
     # the default target: a new directory in the unit's restore area
     default = d.ok("restore", path=rel(data))["target"]
     assert default.startswith("/var/lib/charm-duplicity/{}/restore/".format(
