@@ -8,8 +8,10 @@ the content changed.
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 
 from charmhelpers.core import hookenv, templating
 from charmhelpers import fetch
@@ -583,25 +585,65 @@ def upgrade_from_upstream(flags, config):
     return stale
 
 
+# backup-integrator (canonical/backup-operators) writes the scripts it names to
+# /opt/backup-integrator-charm/<unit>/scripts/<config option>, and only on its leader's machine.
+INTEGRATOR_SCRIPT = re.compile(r"^/opt/backup-integrator-charm/[a-z][a-z0-9-]*-[0-9]+/scripts/"
+                               r"(run-[a-z-]+)$")
+
+
+def integrator_script(path, hook_unit):
+    """A backup-integrator script path mapped to its unit on this machine (else unchanged)."""
+    match = INTEGRATOR_SCRIPT.match(path)
+    if not match or not hook_unit:
+        return path
+    return "/opt/backup-integrator-charm/{}/scripts/{}".format(hook_unit.replace("/", "-"),
+                                                              match.group(1))
+
+
+def _executable(path):
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def relation_spec(endpoint):
     """(paths, problems, hooks) declared over the backup relation.
 
     hooks maps each run-* kind to the script paths on this machine. A script that is missing
     or not executable here is a problem now (the unit blocks), and fails the operation at run
-    time too.
+    time too. A requirer whose backup-integrator scripts are not on this machine (it writes
+    them on its leader's machine only) is left out instead: the other requirers' paths are
+    still backed up, and the status names the cause (a runtime problem).
     """
     if endpoint is None:
+        set_runtime_problems("backup-integrator", [])
         return [], [], {}
-    spec = endpoint.spec()
+    merge = sys.modules[type(endpoint).__module__].merge_specs
+    kept, left_out, units = [], [], {}
+    for entry in endpoint.requirer_data():
+        one = merge([entry])
+        if not one.sources:
+            continue
+        label = one.sources[0]
+        units[label] = entry.unit
+        missing = [hook.path for entries in one.hooks.values() for hook in entries
+                   if INTEGRATOR_SCRIPT.match(hook.path)
+                   and not _executable(integrator_script(hook.path, entry.unit))]
+        if missing:
+            left_out.append("{}: backup-integrator writes its scripts on its leader's machine "
+                            "only, and {} is not on this machine: its fileset is not backed up "
+                            "here".format(label, integrator_script(missing[0], entry.unit)))
+        else:
+            kept.append(entry)
+    set_runtime_problems("backup-integrator", left_out)
+    spec = merge(kept)
     problems = list(spec.problems)
     hooks = {}
     for kind, entries in sorted(spec.hooks.items()):
-        hooks[kind] = [hook.path for hook in entries]
-        for hook in entries:
-            if not (os.path.isfile(hook.path) and os.access(hook.path, os.X_OK)):
+        hooks[kind] = [integrator_script(hook.path, units.get(hook.source)) for hook in entries]
+        for hook, path in zip(entries, hooks[kind]):
+            if not _executable(path):
                 problems.append("{}: {} script {} is not an executable file on this "
                                 "machine".format(hook.source, kind,
-                                                 duplicity_config.shown(hook.path, 80)))
+                                                 duplicity_config.shown(path, 80)))
     return list(spec.paths), problems, hooks
 
 

@@ -418,3 +418,20 @@ def test_a_key_id_missing_from_roots_keyring_asks_for_an_armoured_key(tmp_path, 
                                     root_homedir=keyring_home)
         assert str(err.value).startswith('gpg_public_key holds a key id (4F3A9C1D2B7E6A58)')
         assert 'armoured public key is needed' in str(err.value)
+
+
+# ----------------------------------------------------------------------------- backup-integrator
+
+@pytest.mark.parametrize('path,unit,mapped', [
+    ('/opt/backup-integrator-charm/bi-0/scripts/run-before-backup', 'bi/3',
+     '/opt/backup-integrator-charm/bi-3/scripts/run-before-backup'),
+    ('/opt/backup-integrator-charm/bi-0/scripts/run-after-restore', 'bi/0',
+     '/opt/backup-integrator-charm/bi-0/scripts/run-after-restore'),
+    ('/opt/backup-integrator-charm/bi-0/scripts/run-before-backup', None,
+     '/opt/backup-integrator-charm/bi-0/scripts/run-before-backup'),
+    ('/usr/local/bin/dump', 'bi/3', '/usr/local/bin/dump'),
+    ('/opt/backup-integrator-charm/bi-0/scripts/../../x', 'bi/3',
+     '/opt/backup-integrator-charm/bi-0/scripts/../../x'),
+])
+def test_integrator_scripts_map_to_the_integrator_unit_on_this_machine(path, unit, mapped):
+    assert charm.integrator_script(path, unit) == mapped
