@@ -631,7 +631,8 @@ def _status_message(results, runtime_problems=(), last_backup=None, last_success
 
     The single place the unit's status is derived from: blocked on any config or runtime
     problem, blocked when the last backup failed (an operator must look), active otherwise,
-    with a warning when the last success is older than the allowed age.
+    with a warning when the last backup was partial (files duplicity could not read) or the
+    last success is older than the allowed age.
     """
     import datetime
     problems = [p for group in results.values() for p in group] + list(runtime_problems)
