@@ -586,7 +586,7 @@ def _encryption_args(config, ctx):
     if mode == 'public-key':
         if not ctx.encrypt_key:
             raise ValueError('gpg_public_key: no fingerprint of the imported key was given')
-        if not re.match(r'^(0x)?[0-9A-Fa-f]{8,40}$', ctx.encrypt_key):
+        if not re.fullmatch(r'(0x)?[0-9A-Fa-f]{8,40}', ctx.encrypt_key):
             raise ValueError('gpg_public_key: {!r} is not a key fingerprint'.format(ctx.encrypt_key))
         return ['--encrypt-key=' + ctx.encrypt_key, '--gpg-options=' + TRUST_GPG_OPTION]
     if mode == 'passphrase':

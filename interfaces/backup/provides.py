@@ -134,7 +134,7 @@ _UNSAFE_CHARS = frozenset('*?[]\\$`;|&<>"\'')
 
 _AGENT_CHARM_DIR = re.compile(
     r'^/var/lib/juju/agents/unit-(?P<app>[a-z][a-z0-9-]*)-(?P<num>[0-9]+)'
-    r'(?P<rest>/charm(?:/.*)?)$')
+    r'(?P<rest>/charm(?:/.*)?)\Z')
 
 #: A hook script to run: ``source`` names the relation and application that
 #: declared it (e.g. ``backup:3 (postgresql)``), ``path`` is the (mapped)

@@ -64,42 +64,47 @@ def test_hostile_config_and_relation_data_block_with_short_messages_and_no_faile
     leaked_key, _ = keygen(tmp_path, "leaked", "-t", "rsa", "-b", "1024", "-m", "PEM")
     sftp = dict(backend="sftp", remote_backup_url="127.0.0.1:2222/backups",
                 remote_password="sftp-password-8c1d", known_host_key="[127.0.0.1]:2222 " + host_public)
-
-    # a user name the URL and ssh cannot carry: blocked now, not a failed backup later
-    d.configure(remote_user="backup user", **sftp)
-    blocked_naming(d, "remote_user")
-
-    # user:password@ with a '/' in the password: refused without showing any of it
-    d.configure(remote_user="bk", remote_backup_url="bk:{}@127.0.0.1:2222/backups".format(
-        SLASH_PASSWORD))
-    blocked_naming(d, "remote_backup_url", "user:password@")
-
-    # a private key pasted where the host key goes: reported by line, never shown
-    d.configure(remote_backup_url=sftp["remote_backup_url"],
-                known_host_key=sftp["known_host_key"] + "\n" + leaked_key)
-    blocked_naming(d, "known_host_key", "line 2", "private key")
-
-    # every string key at once huge, the secret-carrying ones with a marker
     options = d.app.config_options
     strings = [key for key, option in options.items() if option.get("type", "string") == "string"]
-    d.configure(**{key: "x" * 5000 + "\n" + MARKER for key in strings})
-    blocked_naming(d, "backend")
+    failures = []  # every step runs: a failure is recorded, the next step still checked
 
-    # back to a valid config, then a principal publishing a huge fileset
+    def step(name, change, *names):
+        try:
+            change()  # a hook that exits non-zero raises HookFailed (an AssertionError)
+            blocked_naming(d, *names)
+        except AssertionError as err:
+            failures.append("{}: {}".format(name, re.sub("x{20,}", "x..", str(err))[:300]))
+
+    step("a user name the URL and ssh cannot carry blocks now, not a backup later",
+         lambda: d.configure(remote_user="backup user", **sftp), "remote_user")
+    step("user:password@ with a '/' in the password is refused",
+         lambda: d.configure(remote_user="bk", remote_backup_url="bk:{}@127.0.0.1:2222/backups"
+                             .format(SLASH_PASSWORD)),
+         "remote_backup_url", "user:password@")
+    step("a private key pasted where the host key goes is reported by line",
+         lambda: d.configure(remote_backup_url=sftp["remote_backup_url"],
+                             known_host_key=sftp["known_host_key"] + "\n" + leaked_key),
+         "known_host_key", "line 2", "private key")
+    step("every string key at once huge (the secret-carrying ones with a marker)",
+         lambda: d.configure(**{key: "x" * 5000 + "\n" + MARKER for key in strings}), "backend")
     d.configure(**dict({key: options[key].get("default") for key in strings}, **valid))
     assert d.unit.status[0] == "active", d.unit.status
-    d.declare(fileset="/" + "x" * 300000)
-    blocked_naming(d, "backup:", "fileset")
+    step("a principal publishing a 300 KB fileset",
+         lambda: d.declare(fileset="/" + "x" * 300000), "backup:", "fileset")
 
     # every status the unit ever set was short; nothing secret was shown anywhere
-    for state, message in d.unit.status_history:
-        assert len(message) <= STATUS_MAX, (state, message[:100])
+    long_statuses = [message[:80] for _, message in d.unit.status_history
+                     if len(message) > STATUS_MAX]
+    if long_statuses:
+        failures.append("status messages longer than {}: {}".format(STATUS_MAX, long_statuses))
     text = captured_without_config(d)
-    for fragment in ("Pq8", "Zt3", "Kd5", MARKER):
+    for fragment in ("Pq8", "Zt3", "Kd5", MARKER) + tuple(
+            line[:16] for line in leaked_key.splitlines()[1:-1]):
         at = text.find(fragment)
-        assert at < 0, re.sub("x{20,}", "x..", text[max(0, at - 300):at + 500])
-    for line in leaked_key.splitlines()[1:-1]:
-        assert line[:16] not in text
+        if at >= 0:
+            failures.append("{!r} shown: {}".format(fragment, re.sub(
+                "x{20,}", "x..", text[max(0, at - 200):at + 300])))
+    assert not failures, "\n".join(failures)
 
     # fixed: active again
     d.declare(fileset=str(data))
