@@ -26,6 +26,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -302,10 +303,55 @@ def redact(text, secrets):
     return text
 
 
+class Interrupted(OperationError):
+    """The runner was told to stop (SIGTERM, SIGHUP, SIGINT) while duplicity ran."""
+
+
+@contextlib.contextmanager
+def signals_interrupt():
+    """While it lasts, SIGTERM, SIGHUP and SIGINT raise Interrupted in the runner (an action
+    cancelled, cron or the machine stopping), so the caller can end duplicity's process
+    group, which runs in a session of its own and would otherwise outlive the runner and its
+    lock. Only the main thread can take signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Interrupted("stopped: the runner received {}".format(signal.Signals(signum).name))
+    previous = {sig: signal.signal(sig, interrupt)
+                for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def stop_group(proc):
+    """SIGTERM proc's process group, SIGKILL it KILL_GRACE seconds later; its output."""
+    out = b""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, sig)
+        try:
+            out, _ = proc.communicate(timeout=KILL_GRACE)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:   # a child outside the group holds the pipe open: stop reading it
+        proc.stdout.close()
+        proc.wait()
+    # the group's stragglers, if duplicity went first
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    return out
+
+
 def run_with_deadline(argv, env, deadline):
     """Run argv in a process group of its own, output and errors merged; past ``deadline``
-    seconds, SIGTERM the whole group, then SIGKILL it KILL_GRACE seconds later.
-    Returns (returncode, output, timed_out)."""
+    seconds, or when the runner is told to stop (Interrupted, raised again), the whole
+    group is stopped (stop_group). Returns (returncode, output, timed_out)."""
     try:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, cwd="/", start_new_session=True)
@@ -313,24 +359,14 @@ def run_with_deadline(argv, env, deadline):
         return 127, "cannot run duplicity: {}".format(err.strerror or err), False
     timed_out = False
     try:
-        out, _ = proc.communicate(timeout=deadline)
+        with signals_interrupt():
+            out, _ = proc.communicate(timeout=deadline)
     except subprocess.TimeoutExpired:
         timed_out = True
-        out = b""
-        for sig, grace in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, KILL_GRACE)):
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, sig)
-            try:
-                out, _ = proc.communicate(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        else:   # a child outside the group holds the pipe open: stop reading it
-            proc.stdout.close()
-            proc.wait()
-        # the group's stragglers, if duplicity went first
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        out = stop_group(proc)
+    except Interrupted:
+        stop_group(proc)
+        raise
     output = (out or b"").decode(errors="replace")
     if timed_out:
         output += "\n{} ({}s)\n".format(DEADLINE_MARK, deadline)
@@ -880,7 +916,7 @@ class Runner:
                 if re.search(r"not found in archive", output):
                     raise OperationError("path {} is not in the backup{}".format(
                         path, " at " + time if time else ""))
-                raise OperationError("restore failed: " + classify_failure(output, self.secrets()))
+                raise OperationError("restore failed: " + self.failure_reason(output))
             files = sum(len(f) for _, _, f in os.walk(work))
             try:
                 fd, _ = open_dir_nofollow(parts, "target", target, create=True)
@@ -929,8 +965,7 @@ class Runner:
                 if re.search(r"not found in archive", output):
                     raise OperationError("path {} is not in the backup{}".format(
                         path, " at " + time if time else ""))
-                raise OperationError("restore failed: " + classify_failure(
-                    output, self.secrets()))
+                raise OperationError("restore failed: " + self.failure_reason(output))
             set_id = time_to_id(time) or (self.newest_set(ctx.unit) or ("latest",))[0]
             files = _count_files(staged)
             kept = _swap_into_place(staged, parent_parts, name, original, set_id)

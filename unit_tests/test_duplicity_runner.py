@@ -855,6 +855,52 @@ def test_a_run_past_its_deadline_is_killed_with_its_children_and_recorded_as_fai
     assert runner.backup()['status'] == 'ok'
 
 
+def gone(pid):
+    """True when pid has exited (or is a zombie waiting for init)."""
+    try:
+        with open('/proc/{}/stat'.format(pid)) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
+    except OSError:
+        return True
+
+
+def test_a_runner_told_to_stop_ends_duplicitys_process_group_and_records_the_failure(
+        tmp_path, fake, monkeypatch):
+    pidfile = str(tmp_path / 'child.pid')
+    fake.behave(sleep=600, child_pidfile=pidfile)
+    runner = make_runner(tmp_path, fake=fake)
+    proc = subprocess.Popen(
+        [sys.executable, '-c', 'import sys; sys.path.insert(0, {!r})\n'
+         'import duplicity_runner as r\n'
+         'r.KILL_GRACE = 2\n'
+         'runner = r.Runner.from_files({!r})\n'
+         'try:\n'
+         '    runner.backup()\n'
+         'except r.OperationError as err:\n'
+         '    print(err, flush=True)\n'.format(os.path.dirname(r.__file__),
+                                               runner.paths.spec_file)],
+        stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(pidfile) or not open(pidfile).read():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    with open(pidfile) as f:
+        child = int(f.read())
+    proc.terminate()                      # what stopping an action or the machine does
+    out, _ = proc.communicate(timeout=60)
+    assert b'stopped: the runner received SIGTERM' in out
+    for _ in range(50):                   # duplicity and what it started went with it
+        if gone(child):
+            break
+        time.sleep(0.1)
+    assert gone(child)
+    backup = outcome_of(runner)['backup']
+    assert backup['status'] == 'failed' and 'SIGTERM' in backup['error']
+    assert leftovers(runner) == []
+    with runner.lock('verify', wait=0):   # and the lock is free
+        pass
+
+
 def test_a_lock_holder_killed_with_sigkill_never_blocks(tmp_path):
     runner = make_runner(tmp_path)
     holder = subprocess.Popen(
