@@ -102,7 +102,8 @@ class UnitPaths:
 # -journal/-wal companions) holds what charms keep between hooks: reactive flags with values,
 # layer:leadership's copy of the leader settings (often generated passwords), config deltas.
 # Matched anywhere (duplicity globs starting with **), so a copy of an agent directory kept
-# elsewhere is excluded too. Always excluded from backups (design.md section 3,
-# exclude_paths).
+# elsewhere is excluded too. Also every Juju agent's agent.conf: it holds the agent's API
+# password, and Juju writes it anew when a machine is redeployed, so a backup has no use for
+# it. Always excluded from backups (design.md section 3, exclude_paths).
 CHARM_SECRET_FILE_PATTERNS = ("**/.juju-persistent-config", "**/.unit-state.db",
-                              "**/.unit-state.db-*")
+                              "**/.unit-state.db-*", "/var/lib/juju/agents/*/agent.conf")

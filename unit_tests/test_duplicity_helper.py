@@ -8,7 +8,7 @@ import pytest
 
 import duplicity_helper as h
 import keymaterial
-from duplicity_paths import UnitPaths
+from duplicity_paths import CHARM_SECRET_FILE_PATTERNS, UnitPaths
 
 UNIT = 'duplicity/0'
 PATHS = UnitPaths.for_unit(UNIT)
@@ -217,6 +217,7 @@ def test_backup_selection_puts_excludes_first_then_includes_then_exclude_everyth
         '--exclude=**/.juju-persistent-config',
         '--exclude=**/.unit-state.db',
         '--exclude=**/.unit-state.db-*',
+        '--exclude=/var/lib/juju/agents/*/agent.conf',
         '--exclude=/srv/data/cache',
         '--exclude=**/*.tmp',
         '--include=/etc',
@@ -243,13 +244,14 @@ def test_every_units_state_cache_and_the_charm_config_files_are_excluded_before_
     first_include = min(i for i, a in enumerate(argv) if a.startswith('--include='))
     for pattern in ('/var/lib/charm-duplicity', '/var/cache/charm-duplicity',
                     '/var/log/charm-duplicity', '**/.juju-persistent-config',
-                    '**/.unit-state.db', '**/.unit-state.db-*'):
+                    '**/.unit-state.db', '**/.unit-state.db-*',
+                    '/var/lib/juju/agents/*/agent.conf'):
         assert argv.index('--exclude=' + pattern) < first_include, pattern
 
 
 def test_always_excluded_follows_the_root_of_the_unit_paths(tmp_path):
     paths = UnitPaths.for_unit(UNIT, root=str(tmp_path))
-    dirs = [d for d in h.always_excluded(paths) if not d.startswith('**')]
+    dirs = [d for d in h.always_excluded(paths) if d not in CHARM_SECRET_FILE_PATTERNS]
     assert dirs == [str(tmp_path / 'var/lib/charm-duplicity'),
                     str(tmp_path / 'var/cache/charm-duplicity'),
                     str(tmp_path / 'var/log/charm-duplicity')]
