@@ -298,7 +298,10 @@ def classify_failure(text, secrets=(), returncode=None, machine_log="", deadline
 
 
 def redact(text, secrets):
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+    """text with every secret replaced by ***; validation refuses secrets shorter than
+    duplicity_helper.MIN_SECRET_LENGTH, which could not be replaced without mangling text."""
+    minimum = duplicity_helper.MIN_SECRET_LENGTH
+    for secret in sorted((s for s in secrets if s and len(s) >= minimum), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 
