@@ -74,7 +74,7 @@ test: setup lint
 PY38_MODULES = lib/duplicity_runner.py lib/duplicity_helper.py lib/duplicity_paths.py \
 	files/check_duplicity_backup
 lint: $(VENV)/.done
-	$(VENV)/bin/ruff check lib reactive actions interfaces files/check_duplicity_backup unit_tests tests
+	$(VENV)/bin/ruff check lib reactive actions interfaces files/check_duplicity_backup tools unit_tests tests
 	$(VENV)/bin/vermin -t=3.8- --no-tips --violations --eval-annotations $(PY38_MODULES)
 
 bench: setup
