@@ -69,10 +69,9 @@ test: setup lint
 	$(PYTEST) --dist loadfile -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
 	$(PYTEST) --dist loadfile -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
 
-# The modules the cron runner and the NRPE plugin run with the system python3 (3.8 on
-# focal) are stdlib-only and must stay Python 3.8 compatible.
-PY38_MODULES = lib/duplicity_runner.py lib/duplicity_helper.py lib/duplicity_paths.py \
-	files/check_duplicity_backup
+# Everything that runs on a unit stays Python 3.8 compatible: on focal the system python3
+# (the cron runner, the NRPE plugin) and the hooks' venv are 3.8.
+PY38_MODULES = lib reactive actions/actions.py interfaces files/check_duplicity_backup tools
 lint: $(VENV)/.done
 	$(VENV)/bin/ruff check lib reactive actions interfaces files/check_duplicity_backup tools unit_tests tests
 	$(VENV)/bin/vermin -t=3.8- --no-tips --violations --eval-annotations $(PY38_MODULES)
