@@ -28,6 +28,12 @@ _BUILD_CACHE = {}
 sys.path.insert(0, str(REPO_ROOT / 'tools'))
 import build_layers  # noqa: E402  (tools/build_layers.py)
 
+try:
+    from . import wheels
+except ImportError:  # run as a script: python tests/harness/build.py
+    sys.path.insert(0, str(REPO_ROOT / 'tests'))
+    from harness import wheels
+
 
 class BuildFailed(Exception):
     pass
@@ -181,6 +187,11 @@ def build_charm(src_dir, out_dir, charm_build=None, layers_dir=None,
     # its own venv's bin dir come first.
     tool_bin = os.path.dirname(os.path.abspath(charm_build))
     env['PATH'] = os.pathsep.join([tool_bin, env.get('PATH', '')])
+    # Its pip runs (the build venv's pins, `pip wheel` of every wheelhouse.txt): from the
+    # local wheel directory, offline, when that has them all (make wheels).
+    offline = wheels.pip_env(wheels.CHARM_TOOLS_PINS + wheels.wheelhouse_requirements(
+        [src_dir], [layers_dir, interfaces_dir]))
+    env.update(offline)
     staged = _stage(src_dir, out_dir / ('.src-' + name))
     cmd = [charm_build, '--build-dir', str(out_dir),
            '--cache-dir', str(out_dir / '.charm-cache'), '--no-report',
@@ -192,8 +203,10 @@ def build_charm(src_dir, out_dir, charm_build=None, layers_dir=None,
     if proc.returncode not in ((0,) if strict else (0, 100)) or \
             not (target / 'metadata.yaml').exists() or \
             not (target / 'hooks' / 'install').exists():
-        raise BuildFailed('{} failed ({}):\n{}'.format(
-            ' '.join(cmd), proc.returncode, proc.stdout))
+        raise BuildFailed('{} failed ({}{}):\n{}'.format(
+            ' '.join(cmd), proc.returncode,
+            ', pip offline: --no-index --find-links ' + offline['PIP_FIND_LINKS']
+            if offline else '', proc.stdout))
     _BUILD_CACHE[key] = str(target)
     return target
 

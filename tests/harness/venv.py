@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import wheels
+
 BASE_REQUIREMENTS = ['charmhelpers', 'charms.reactive', 'croniter', 'Jinja2',
                      'PyYAML']
 
@@ -115,12 +117,15 @@ def _build_template(venv, python, files, extra_requirements, pip_args):
     subprocess.run([python, '-m', 'venv', str(tmp)], check=True)
     pip = [str(tmp / 'bin' / 'python'), '-m', 'pip', 'install', '--quiet',
            '--disable-pip-version-check'] + list(pip_args)
+    # Offline from the local wheel directory when it has every requirement (make wheels);
+    # the charm's wheelhouse files are local anyway.
+    env = dict(os.environ, **wheels.pip_env(BASE_REQUIREMENTS + list(extra_requirements)))
     subprocess.run(pip + BASE_REQUIREMENTS + list(extra_requirements),
-                   check=True)
+                   env=env, check=True)
     if files:
         wheelhouse = files[0].parent
         subprocess.run(pip + ['--find-links', str(wheelhouse)]
-                       + [str(f) for f in files], check=True)
+                       + [str(f) for f in files], env=env, check=True)
     (_site_packages(tmp) / 'harness_debian_shim.pth').write_text(DEBIAN_SHIM)
     # Byte-compile once here, or every unit's first hook pays for it.
     subprocess.run([str(tmp / 'bin' / 'python'), '-m', 'compileall', '-q',
