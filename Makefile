@@ -1,6 +1,7 @@
 # make demo   - one-command local demo: build, deploy in the local agent harness beside the
 #               example principal, backup (full, incremental), list, restore, compare (root;
-#               in a private mount namespace: leaves nothing on the machine)
+#               in a private mount namespace: leaves nothing on the machine; offline once
+#               its prerequisites, apt packages, test venv and wheels, are installed)
 # make charm  - build the charm you deploy into ./build/duplicity: the real layer:basic and
 #               layer:options at the commits pinned in build-layers.txt (git-fetched into
 #               ./build/layers, or CHARM_LAYERS_DIR=/path/to/layers), interface:backup from
@@ -17,9 +18,10 @@ BUILD_DIR ?= $(CURDIR)/build
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 BENCH_ARGS ?=
+WHEELS = $(CURDIR)/tests/.wheels
 export CHARM_INTERFACES_DIR := $(CURDIR)/interfaces
 
-.PHONY: demo build charm test unit e2e lint bench setup system apt azurite duplicity-versions clean
+.PHONY: demo build charm test unit e2e lint bench setup system apt azurite duplicity-versions wheels clean
 
 $(VENV)/.done: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,12 +39,24 @@ charm: $(VENV)/.done
 
 build: charm
 
-# Needs the apt packages (duplicity, gnupg, ...) and the test venv (charm-tools, the harness).
-demo: apt $(VENV)/.done
+# Every wheel the test build (charm-tools' wheelhouse step) and the harness's unit venvs
+# install, downloaded once (tests/setup/download_wheels.py): with it the builds and the
+# first deployments need no network. Fetched again when what they need changes.
+$(WHEELS)/manifest.json: tests/setup/download_wheels.py tests/harness/wheels.py \
+		tests/harness/venv.py $(wildcard wheelhouse.txt tests/charms/*/wheelhouse.txt \
+		tests/layers/*/wheelhouse.txt interfaces/*/wheelhouse.txt) | $(VENV)/.done
+	$(VENV)/bin/python tests/setup/download_wheels.py $(WHEELS)
+
+wheels: $(WHEELS)/manifest.json
+
+# Needs the apt packages (duplicity, gnupg, ...), the test venv (charm-tools, the harness)
+# and the wheels; then it runs without network.
+demo: apt $(VENV)/.done wheels
 	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/python tests/demo.py
 
 # What the tests need: apt packages first (the rest builds on them), then the Azurite npm
-# install, the duplicity venvs and the test venv side by side (mostly downloads).
+# install, the duplicity venvs and the test venv (then the wheels) side by side (mostly
+# downloads).
 apt:
 	SKIP_AZURITE=1 bash tests/setup/install-system.sh
 
@@ -56,7 +70,7 @@ system: apt
 	$(MAKE) azurite duplicity-versions
 
 setup: apt
-	$(MAKE) -j3 --output-sync=target azurite duplicity-versions $(VENV)/.done
+	$(MAKE) -j3 --output-sync=target azurite duplicity-versions $(VENV)/.done wheels
 
 unit: $(VENV)/.done
 	$(VENV)/bin/pytest -q unit_tests $(PYTEST_ARGS)
@@ -80,4 +94,4 @@ bench: setup
 	$(VENV)/bin/python tests/bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(BUILD_DIR) $(VENV) tests/.work
+	rm -rf $(BUILD_DIR) $(VENV) tests/.work $(WHEELS)

@@ -2,12 +2,14 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 import demo
+from harness import wheels
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -20,14 +22,42 @@ def host_paths(unit_name):
             "/etc/cron.d/charm-duplicity-" + slug, "/etc/logrotate.d/charm-duplicity-" + slug]
 
 
+def unshare_net_works():
+    if not shutil.which("unshare"):
+        return False
+    return subprocess.run(["unshare", "--net", "true"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+def offline_env(venv_cache):
+    """A fresh machine's pip (no pip.conf, no index or find-links from the environment:
+    nothing but the local wheels), a cold template venv cache."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+                        "PIP_NO_INDEX", "HARNESS_WHEELS")}
+    env.update(PIP_CONFIG_FILE=os.devnull, HARNESS_VENV_CACHE=str(venv_cache))
+    return env
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the demo deploys the charm: needs root")
-def test_the_demo_restores_byte_equal_prints_every_step_and_leaves_nothing_on_the_host():
+@pytest.mark.skipif(not unshare_net_works(), reason="unshare --net (a network namespace) fails")
+@pytest.mark.skipif(wheels.read_manifest(wheels.DEFAULT_DIR) is None,
+                    reason="no local wheels in tests/.wheels: run make wheels")
+def test_the_demo_builds_cold_offline_restores_byte_equal_and_leaves_nothing_on_the_host(
+        tmp_path):
+    # make demo after make wheels, on a fresh machine with no network: a cold build
+    # directory and template venv cache, in a network namespace with no interface up.
     app = "demotest-" + demo.letters(os.getpid())
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "demo.py"), "--app", app],
+    build_dir = tmp_path / "build"
+    proc = subprocess.run(["unshare", "--net", sys.executable, os.path.join(HERE, "demo.py"),
+                           "--app", app, "--build-dir", str(build_dir)],
+                          env=offline_env(tmp_path / "venvs"),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=900)
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:]
+    assert "built {}".format(build_dir / "duplicity") in out
+    assert list((tmp_path / "venvs").glob("template-*/.complete"))
     assert "backup-type: full" in out and "backup-type: incremental" in out
     assert "backup-id | backup-type | volumes | chain" in out
     assert re.search(r"== juju run {}/0 restore target=".format(app), out)
