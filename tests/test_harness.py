@@ -345,3 +345,37 @@ def test_make_build_builds_into_the_build_directory_inside_the_source_tree():
         assert (out / 'duplicity' / 'lib' / 'duplicity_runner.py').exists()
     finally:
         shutil.rmtree(str(out), ignore_errors=True)
+
+
+# ---------------------------------------------------------------- local wheels (make wheels)
+
+@pytest.mark.parametrize('manifest, environ, requirements, offline', [
+    (['croniter', 'pip<23.1'], {}, ['croniter', 'pip<23.1'], True),
+    (['croniter', 'pip<23.1', 'Jinja2'], {}, ['croniter'], True),
+    (['croniter'], {}, ['croniter', 'croniter>=1.3,<8'], False),  # a requirement added since
+    (None, {}, ['croniter'], False),  # no download yet (or an unfinished one)
+    (['croniter'], {'HARNESS_WHEELS': ''}, ['croniter'], False),  # turned off
+])
+def test_pip_runs_offline_only_when_the_local_wheels_cover_every_requirement(
+        tmp_path, manifest, environ, requirements, offline):
+    from harness import wheels
+    directory = tmp_path / 'wheels'
+    directory.mkdir()
+    if manifest is not None:
+        wheels.write_manifest(directory, manifest)
+    environ = dict({'HARNESS_WHEELS': str(directory)}, **environ)
+    expected = {'PIP_NO_INDEX': '1', 'PIP_FIND_LINKS': str(directory)} if offline else {}
+    assert wheels.pip_env(requirements, environ) == expected
+
+
+def test_the_wheelhouse_requirements_are_every_layers_lines_without_comments(tmp_path):
+    from harness import wheels
+    (tmp_path / 'charm').mkdir()
+    (tmp_path / 'charm' / 'wheelhouse.txt').write_text('# a comment\n\ncroniter>=1.3,<8  # why\n')
+    for name, text in (('basic', 'pip\nsetuptools<42\n'), ('empty', '')):
+        (tmp_path / 'layers' / name).mkdir(parents=True)
+        (tmp_path / 'layers' / name / 'wheelhouse.txt').write_text(text)
+    (tmp_path / 'layers' / 'options').mkdir()  # no wheelhouse.txt
+    assert wheels.wheelhouse_requirements(
+        [tmp_path / 'charm'], [tmp_path / 'layers', tmp_path / 'missing']) == \
+        ['croniter>=1.3,<8', 'pip', 'setuptools<42']
