@@ -68,7 +68,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     dest = Path(args.dir).resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix='wheels-', dir=str(dest.parent)) as tmp:
+    with tempfile.TemporaryDirectory(prefix=dest.name + '.tmp-', dir=str(dest.parent)) as tmp:
         tmp = Path(tmp)
         staged = tmp / 'wheels'
         staged.mkdir()
