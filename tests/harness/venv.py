@@ -3,7 +3,8 @@
 One template venv is built per distinct wheelhouse (and cached on disk under
 the cache directory across sessions, keyed by a digest of the requirements
 and the wheelhouse content); each unit gets a copy. Copying is cheap
-(hard links, ~0.1 s); the first build costs a pip install.
+(hard links, ~0.1 s); the first build costs a pip install (offline from
+tests/.wheels after `make wheels`: see wheels.py).
 """
 import fcntl
 import hashlib
