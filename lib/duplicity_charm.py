@@ -643,7 +643,7 @@ def relation_spec(endpoint):
             if not _executable(path):
                 problems.append("{}: {} script {} is not an executable file on this "
                                 "machine".format(hook.source, kind,
-                                                 duplicity_config.shown(path, 80)))
+                                                 duplicity_config.shown(path, 120)))
     return list(spec.paths), problems, hooks
 
 

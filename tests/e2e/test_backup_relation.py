@@ -253,9 +253,9 @@ def test_bad_declarations_block_the_unit_naming_them_and_a_departed_relations_pa
                                      "run-before-backup": str(missing)})
     state, message = pair.unit.status
     assert state == "blocked"
-    assert "{}: run-after-backup script {} is not an executable file".format(
+    assert "{}: run-after-backup script '{}' is not an executable file".format(
         label, not_executable) in message
-    assert "run-before-backup script {} is not an executable file".format(missing) in message
+    assert "run-before-backup script '{}' is not an executable file".format(missing) in message
     assert pair.unit.run_action("do-backup").status == "failed"
 
     # fixed on the principal's machine: the next hook (update-status) sees it
