@@ -328,8 +328,8 @@ def test_upgrade_and_remove(juju_model, tiny):
 
 
 def test_make_build_builds_into_the_build_directory_inside_the_source_tree():
-    # charm build itself refuses an output directory under its source (./build): make build
-    # runs tests/harness/build.py, which builds from a staged copy
+    # charm build itself refuses an output directory under its source (./build): make charm
+    # and the harness run tests/harness/build.py, which builds from a staged copy
     import shutil
     import sys
     from harness.build import REPO_ROOT
