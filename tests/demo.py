@@ -30,6 +30,7 @@ sys.path.insert(0, TESTS)
 
 from harness import Model, build_charm  # noqa: E402
 from harness.build import INTERFACES_DIR, LAYERS_DIR, _tree_digest, charm_name  # noqa: E402
+from e2e.helpers import letters  # noqa: E402
 
 NAMESPACE_ENV = "CHARM_DUPLICITY_DEMO_NAMESPACE"
 DEFAULT_BUILD_DIR = os.path.join(TESTS, ".work", "demo-build")
@@ -56,15 +57,6 @@ def say(text=""):
 def step(title):
     say()
     say("== " + title)
-
-
-def letters(number):
-    out = ""
-    while True:
-        number, digit = divmod(number, 26)
-        out = chr(ord("a") + digit) + out
-        if not number:
-            return out
 
 
 # ------------------------------------------------------------------ namespace

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import duplicity_config as dc
 import keymaterial
+from test_duplicity_config import BACKENDS, HOST_KEY  # each backend's smallest valid setting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 with open(os.path.join(ROOT, 'config.yaml')) as f:
@@ -24,24 +25,6 @@ with open(os.path.join(ROOT, 'config.yaml')) as f:
 
 UNIT = 'duplicity/0'
 MARKER = 'Zq7Mark'
-KEY_B64 = keymaterial.b64(keymaterial.openssh_private_key())
-HOST_KEY = 'backup.example.com ' + keymaterial.host_key()
-CA = '-----BEGIN CERTIFICATE-----\nMIIBcertificatebody\n-----END CERTIFICATE-----\n'
-BACKENDS = {
-    'file': {'remote_backup_url': 'file:///srv/backups'},
-    'sftp': {'remote_backup_url': 'backup.example.com:2222/backups', 'remote_user': 'bk',
-             'private_ssh_key': KEY_B64, 'known_host_key': HOST_KEY},
-    'scp': {'remote_backup_url': 'backup.example.com//srv/backups', 'remote_user': 'bk',
-            'remote_password': 'pw-secret', 'known_host_key': HOST_KEY},
-    'rsync': {'remote_backup_url': 'backup.example.com:2222//srv/backups',
-              'private_ssh_key': KEY_B64, 'known_host_key': HOST_KEY},
-    'ftps': {'remote_backup_url': 'ftp.example.com:2121/backups', 'remote_user': 'bk',
-             'remote_password': 'pw-secret', 'ca_certificate': CA},
-    's3': {'remote_backup_url': 's3:///bucket-1/prefix', 'aws_access_key_id': 'AKIA0001',
-           'aws_secret_access_key': 'secret-key'},
-    'azure': {'remote_backup_url': 'azure://backups',
-              'azure_connection_string': 'AccountName=a;AccountKey=c2VjcmV0'},
-}
 # Keys whose values may be or carry a secret: a marker planted in them is never shown.
 MAY_BE_SECRET = set(dc.SECRET_KEYS) | {
     'remote_backup_url', 'known_host_key', 'gpg_public_key', 'ca_certificate',

@@ -1,13 +1,15 @@
 """Fixtures for end-to-end tests of the built duplicity charm."""
 
 import itertools
+import pwd
 import os
+import subprocess
 
 import pytest
 
 from harness import Model
 
-from .helpers import REPO, letters, remove_unit, require_duplicity
+from .helpers import NRPE_CONFDIR, REPO, letters, remove_unit, require_duplicity
 
 _APP_COUNTER = itertools.count()
 
@@ -81,3 +83,40 @@ def deploy(tmp_path, duplicity_charm, request):
     yield _deploy
     for deployment in made:
         remove_unit(deployment.unit)
+
+
+NRPE_PIDFILE = "/run/nagios/nrpe.pid"
+
+
+def _nrpe_pid():
+    try:
+        with open(NRPE_PIDFILE) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.fixture
+def nrpe_server():
+    """The nagios user and /etc/nagios/nrpe.d of nagios-nrpe-server (charmhelpers needs both).
+
+    charmhelpers restarts nagios-nrpe-server after writing a check, which starts the NRPE
+    daemon on a machine without systemd; stop it afterwards unless it ran before the test.
+    """
+    try:
+        pwd.getpwnam("nagios")
+        present = os.path.isdir(NRPE_CONFDIR)
+    except KeyError:
+        present = False
+    if not present:
+        message = "nagios-nrpe-server is not installed: run tests/setup/install-system.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    running_before = _nrpe_pid() is not None
+    yield
+    if not running_before and _nrpe_pid() is not None:
+        subprocess.run(["service", "nagios-nrpe-server", "stop"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)

@@ -12,6 +12,7 @@ from servers.duplicity_versions import CANDIDATES, duplicity_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORK = os.path.join(REPO, "tests", ".work")
+NRPE_CONFDIR = "/etc/nagios/nrpe.d"
 
 
 def letters(number):

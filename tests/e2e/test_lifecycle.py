@@ -3,7 +3,6 @@
 import hashlib
 import itertools
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
@@ -14,7 +13,8 @@ import pytest
 from harness import Model
 from servers.duplicity_versions import duplicity_path
 
-from .helpers import letters, make_tree, remove_unit, require_duplicity, snapshot, unit_files
+from .helpers import (NRPE_CONFDIR, letters, make_tree, remove_unit, require_duplicity, snapshot,
+                      unit_files)
 
 VERSIONS = ["dup3", "dup21", "dup08", "dup0811"]  # dup0811: focal's duplicity 0.8.11
 PASSPHRASE = "lifecycle-passphrase-7f3a9"
@@ -150,7 +150,6 @@ UPSTREAM_FLAGS = ["duplicity.installed", "duplicity.invalid_aws_creds",
                   "duplicity.invalid_backup_frequency", "duplicity.create_deletion_cron",
                   "duplicity.remove_backup_cron", "duplicity.failed_backup",
                   "nrpe-external-master.initial-config", "nrpe-external-master.configured"]
-NRPE_CONFDIR = "/etc/nagios/nrpe.d"
 PLUGIN_DIR = "/usr/local/lib/nagios/plugins"
 UPSTREAM_CHECK = os.path.join(NRPE_CONFDIR, "check_backups.cfg")
 UPSTREAM_PLUGINS = [os.path.join(PLUGIN_DIR, name)
@@ -159,27 +158,6 @@ UPSTREAM_ERROR = "/var/run/periodic_backup.error"
 UPSTREAM_CRONS = ["/etc/cron.d/periodic_backup", "/etc/cron.d/periodic_deletion"]
 ROOT_GNUPG = "/root/.gnupg"
 _UPSTREAM_COUNTER = itertools.count()
-
-
-@pytest.fixture
-def nrpe_daemon():
-    """charmhelpers restarts nagios-nrpe-server when the upstream check is removed: needs the
-    nagios user and /etc/nagios/nrpe.d; the daemon is stopped afterwards unless it ran."""
-    try:
-        pwd.getpwnam("nagios")
-        present = os.path.isdir(NRPE_CONFDIR)
-    except KeyError:
-        present = False
-    if not present:
-        message = "nagios-nrpe-server is not installed: run tests/setup/install-system.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    running = subprocess.run(["pgrep", "-x", "nrpe"], stdout=subprocess.DEVNULL).returncode == 0
-    yield
-    if not running:
-        subprocess.run(["service", "nagios-nrpe-server", "stop"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=60)
 
 
 @pytest.fixture
@@ -269,7 +247,7 @@ def upstream_files(unit, schedule):
 @pytest.mark.parametrize("mode", ["passphrase", "key-id"])
 @pytest.mark.parametrize("version", UPSTREAM_VERSIONS)
 def test_switch_from_an_upstream_unit_clears_its_footprint_and_restores_its_backups(
-        request, duplicity_charm, nrpe_daemon, tmp_path, version, mode):
+        request, duplicity_charm, nrpe_server, tmp_path, version, mode):
     """A unit the upstream charm ran (passphrase with a daily schedule, or a key id from
     root's keyring with a manual one: no cron file) is switched to this charm."""
     bin_dir = require_duplicity(version)

@@ -18,11 +18,9 @@ import time
 import pytest
 import yaml
 
-from .helpers import REPO, make_tree, read_outcome, snapshot, unit_files
+from .helpers import NRPE_CONFDIR, REPO, make_tree, read_outcome, snapshot, unit_files
 
 PASSPHRASE = "schedule-passphrase-51c9e"
-NRPE_CONFDIR = "/etc/nagios/nrpe.d"
-NRPE_PIDFILE = "/run/nagios/nrpe.pid"
 OK, WARNING, CRITICAL = 0, 1, 2
 
 # cron runs every file in /etc/cron.d and NRPE is one daemon per machine: these tests run
@@ -63,41 +61,6 @@ def cron_daemon():
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def _nrpe_pid():
-    try:
-        with open(NRPE_PIDFILE) as f:
-            pid = int(f.read().strip())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
-
-
-@pytest.fixture
-def nrpe_server():
-    """The nagios user and /etc/nagios/nrpe.d of nagios-nrpe-server (charmhelpers needs both).
-
-    charmhelpers restarts nagios-nrpe-server after writing a check, which starts the NRPE
-    daemon on a machine without systemd; stop it afterwards unless it ran before the test.
-    """
-    import pwd
-    try:
-        pwd.getpwnam("nagios")
-        present = os.path.isdir(NRPE_CONFDIR)
-    except KeyError:
-        present = False
-    if not present:
-        message = "nagios-nrpe-server is not installed: run tests/setup/install-system.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    running_before = _nrpe_pid() is not None
-    yield
-    if not running_before and _nrpe_pid() is not None:
-        subprocess.run(["service", "nagios-nrpe-server", "stop"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=60)
 
 
 # ---------------------------------------------------------------- helpers
