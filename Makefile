@@ -78,7 +78,7 @@ unit: $(VENV)/.done
 # Two passes on TEST_WORKERS pytest-xdist workers (0: one process): first the tests that
 # deploy units and may share the machine; then the unit tests next to the tests marked
 # exclusive (a real cron daemon, which would run every other unit's schedule too).
-PYTEST = $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+PYTEST = $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=25
 test: setup lint
 	$(PYTEST) --dist loadfile -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
 	$(PYTEST) --dist loadfile -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
