@@ -450,7 +450,7 @@ def _upstream_cron(path, unit):
             text = f.read()
     except OSError:
         return False
-    # its template: <frequency> root /usr/bin/juju-run <unit> <charm_dir>/scripts/periodic_*.py
+    # its template runs <charm_dir>/scripts/periodic_*.py for the unit through Juju's run tool
     return any(word in text for word in ("periodic_backup.py", "periodic_deletion.py",
                                          "duplicity", unit))
 

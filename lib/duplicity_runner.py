@@ -909,17 +909,7 @@ class Runner:
             os.close(fd)
         allowed = (os.path.basename(stage),) if os.path.dirname(stage) == target else ()
         try:
-            work = os.path.join(stage, "restore")
-            os.mkdir(work, 0o700)
-            dest = duplicity_helper.restore_destination(work, path)
-            os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
-            returncode, output, _ = self.duplicity("restore", ctx, path=path or None, time=time,
-                                                   target=work)
-            if returncode != 0 or not os.path.lexists(dest):
-                if re.search(r"not found in archive", output):
-                    raise OperationError("path {} is not in the backup{}".format(
-                        path, " at " + time if time else ""))
-                raise OperationError("restore failed: " + self.failure_reason(output))
+            work, _ = self._restore_into(ctx, stage, path, time)
             files = sum(len(f) for _, _, f in os.walk(work))
             try:
                 fd, _ = open_dir_nofollow(parts, "target", target, create=True)
@@ -933,6 +923,23 @@ class Runner:
         finally:
             shutil.rmtree(stage, ignore_errors=True)
         return {"target": target, "files": files}
+
+    def _restore_into(self, ctx, stage, path, time):
+        """duplicity's restore of ``path`` (everything when empty) at ``time`` into a new
+        root-only ``<stage>/restore``; returns (that directory, where ``path`` landed in it).
+        A failed or empty restore raises OperationError saying why."""
+        work = os.path.join(stage, "restore")
+        os.mkdir(work, 0o700)
+        dest = duplicity_helper.restore_destination(work, path)
+        os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
+        returncode, output, _ = self.duplicity("restore", ctx, path=path or None, time=time,
+                                               target=work)
+        if returncode != 0 or not os.path.lexists(dest):
+            if re.search(r"not found in archive", output):
+                raise OperationError("path {} is not in the backup{}".format(
+                    path, " at " + time if time else ""))
+            raise OperationError("restore failed: " + self.failure_reason(output))
+        return work, dest
 
     def _restore_in_place(self, ctx, path, time):
         """Restore ``path`` to its original place: into a root-only staging directory on the
@@ -958,17 +965,7 @@ class Runner:
             raise
         result = "failed"
         try:
-            work = os.path.join(stage, "restore")
-            os.mkdir(work, 0o700)
-            staged = duplicity_helper.restore_destination(work, path)
-            os.makedirs(os.path.dirname(staged), mode=0o700, exist_ok=True)
-            returncode, output, _ = self.duplicity("restore", ctx, path=path, time=time,
-                                                   target=work)
-            if returncode != 0 or not os.path.lexists(staged):
-                if re.search(r"not found in archive", output):
-                    raise OperationError("path {} is not in the backup{}".format(
-                        path, " at " + time if time else ""))
-                raise OperationError("restore failed: " + self.failure_reason(output))
+            _, staged = self._restore_into(ctx, stage, path, time)
             set_id = time_to_id(time) or (self.newest_set(ctx.unit) or ("latest",))[0]
             files = _count_files(staged)
             kept = _swap_into_place(staged, parent_parts, name, original, set_id)
