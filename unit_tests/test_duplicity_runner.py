@@ -15,8 +15,13 @@ import time
 
 import pytest
 
+import duplicity_output as out
+import duplicity_process as dp
 import duplicity_runner as r
 from duplicity_paths import UnitPaths
+from duplicity_records import BACKUP, LAST_ACTION, RETENTION, Outcome
+
+KINDS = (BACKUP, RETENTION, LAST_ACTION)
 
 # duplicity 3.2.1: the INFO 3 block of collection-status for a passphrase-encrypted chain
 # whose full backup has 3 volumes (--volsize 1), plus one incremental
@@ -298,7 +303,7 @@ gpg: decryption failed: Bad session key
     (INCREMENTAL_OUTPUT_DUP3, '196'),
 ])
 def test_parse_statistics_reads_the_backup_statistics_block(output, size_change):
-    assert r.parse_statistics(output) == {
+    assert out.parse_statistics(output) == {
         'elapsed-time': '0.01', 'source-files': '5', 'source-file-size': '8213',
         'new-files': '2', 'changed-files': '1', 'deleted-files': '0',
         'destination-size-change': size_change, 'errors': '0'}
@@ -306,13 +311,13 @@ def test_parse_statistics_reads_the_backup_statistics_block(output, size_change)
 
 def test_parse_statistics_reads_the_dotted_log_form_too():
     text = '. ElapsedTime 2.50 (2.50 seconds)\n. SourceFiles 12\n. Errors 1\n'
-    assert r.parse_statistics(text) == {'elapsed-time': '2.50', 'source-files': '12',
+    assert out.parse_statistics(text) == {'elapsed-time': '2.50', 'source-files': '12',
                                         'errors': '1'}
 
 
 def test_parse_statistics_of_output_without_statistics_is_empty():
-    assert r.parse_statistics(REFUSED_SFTP) == {}
-    assert r.parse_statistics('') == {}
+    assert out.parse_statistics(REFUSED_SFTP) == {}
+    assert out.parse_statistics('') == {}
 
 
 # ----------------------------------------------------------------------------- collection status
@@ -332,11 +337,11 @@ def expected_sets(full1, inc, full2):
 ], ids=['dup08', 'dup21', 'dup3'])
 def test_parse_collection_status_lists_two_chains_with_an_incremental_oldest_first(log, stamps):
     ids = ['2026-11-27T{}Z'.format(s) for s in stamps]
-    assert r.parse_collection_status(log) == expected_sets(*ids)
+    assert out.parse_collection_status(log) == expected_sets(*ids)
 
 
 def test_parse_collection_status_counts_volumes_of_an_encrypted_chain():
-    assert r.parse_collection_status(COLLECTION_STATUS_LOG_DUP3_VOLUMES) == [
+    assert out.parse_collection_status(COLLECTION_STATUS_LOG_DUP3_VOLUMES) == [
         {'backup-id': '2026-11-27T08:26:09Z', 'backup-type': 'full', 'volumes': 3,
          'chain': '2026-11-27T08:26:09Z'},
         {'backup-id': '2026-11-27T08:26:24Z', 'backup-type': 'incremental', 'volumes': 1,
@@ -348,20 +353,20 @@ def test_parse_collection_status_of_an_empty_destination_is_empty():
     log = ('NOTICE 1\n. Last full backup date: none\n\nINFO 3 \nbackend BackendWrapper\n'
            'archive-dir (. dir)\norphaned-sets-num 0\nincomplete-sets-num 0\n'
            '. Collection Status\n. Found 0 secondary backup chain(s).\n')
-    assert r.parse_collection_status(log) == []
-    assert r.parse_collection_status('') == []
+    assert out.parse_collection_status(log) == []
+    assert out.parse_collection_status('') == []
 
 
 def test_an_incremental_without_its_full_has_an_unknown_chain():
     log = 'INFO 3\nchain-no-sig 0\n inc 20261127T082255Z 2 enc\n'
-    assert r.parse_collection_status(log) == [
+    assert out.parse_collection_status(log) == [
         {'backup-id': '2026-11-27T08:22:55Z', 'backup-type': 'incremental', 'volumes': 2,
          'chain': '?'}]
 
 
 def test_backups_table_has_a_header_a_rule_and_one_row_per_set():
-    sets = r.parse_collection_status(COLLECTION_STATUS_LOG_DUP3)
-    assert r.backups_table(sets).splitlines() == [
+    sets = out.parse_collection_status(COLLECTION_STATUS_LOG_DUP3)
+    assert out.backups_table(sets).splitlines() == [
         'backup-id | backup-type | volumes | chain',
         '-----------------------------------------',
         '2026-11-27T08:23:09Z | full | 1 | 2026-11-27T08:23:09Z',
@@ -371,7 +376,7 @@ def test_backups_table_has_a_header_a_rule_and_one_row_per_set():
 
 
 def test_backups_table_of_no_sets_is_the_header_and_rule():
-    assert r.backups_table([]) == ('backup-id | backup-type | volumes | chain\n'
+    assert out.backups_table([]) == ('backup-id | backup-type | volumes | chain\n'
                                    '-----------------------------------------')
 
 
@@ -380,13 +385,13 @@ def test_backups_table_of_no_sets_is_the_header_and_rule():
     ('20240229T000000Z', '2024-02-29T00:00:00Z'),
 ])
 def test_backup_id_formats_duplicity_time_in_utc(stamp, expected):
-    assert r.backup_id(stamp) == expected
+    assert out.backup_id(stamp) == expected
 
 
 @pytest.mark.parametrize('stamp', ['2026-11-27T07:12:32Z', '20261127', '20261327T000000Z', ''])
 def test_backup_id_rejects_what_is_not_a_duplicity_time(stamp):
     with pytest.raises(ValueError):
-        r.backup_id(stamp)
+        out.backup_id(stamp)
 
 
 # ----------------------------------------------------------------------------- file lists
@@ -394,14 +399,14 @@ def test_backup_id_rejects_what_is_not_a_duplicity_time(stamp):
 @pytest.mark.parametrize('output', [LIST_CURRENT_FILES_DUP08, LIST_CURRENT_FILES_DUP21,
                                     LIST_CURRENT_FILES_DUP3], ids=['dup08', 'dup21', 'dup3'])
 def test_parse_file_list_reads_list_current_files_of_each_major(output):
-    assert r.parse_file_list(output) == ['a.txt', 'c.txt', 'sub', 'sub/b.txt']
+    assert out.parse_file_list(output) == ['a.txt', 'c.txt', 'sub', 'sub/b.txt']
 
 
 def test_parse_file_list_keeps_spaces_and_reads_single_digit_days():
     output = ('Last full backup date: Mon Dec  1 08:22:57 2026\n'
               'Mon Dec  1 08:22:55 2026 etc/my file.conf\n'
               'Tue Dec 16 23:59:59 2026 srv/data/ünïcode\n')
-    assert r.parse_file_list(output) == ['etc/my file.conf', 'srv/data/ünïcode']
+    assert out.parse_file_list(output) == ['etc/my file.conf', 'srv/data/ünïcode']
 
 
 # ----------------------------------------------------------------------------- failures
@@ -434,33 +439,33 @@ def test_parse_file_list_keeps_spaces_and_reads_single_digit_days():
      'TLS certificate verification failed'),
 ])
 def test_classify_failure_names_the_reason(text, reason):
-    assert r.classify_failure(text).startswith(reason)
+    assert out.classify_failure(text).startswith(reason)
 
 
 def test_classify_failure_quotes_the_meaningful_last_line():
-    assert r.classify_failure(BAD_PASSPHRASE) == (
+    assert out.classify_failure(BAD_PASSPHRASE) == (
         'decryption failed: wrong passphrase or private key '
         '(gpg: decryption failed: Bad session key)')
-    assert r.classify_failure(NO_BACKUP_RESTORE) == (
+    assert out.classify_failure(NO_BACKUP_RESTORE) == (
         'no backup found at the destination '
         '(duplicity.dup_collections.CollectionsError: No backup chains found)')
 
 
 def test_classify_failure_of_an_unknown_error_is_its_last_line():
-    assert r.classify_failure('starting\nsomething odd happened\n\n') == 'something odd happened'
-    assert r.classify_failure('') == 'duplicity failed'
+    assert out.classify_failure('starting\nsomething odd happened\n\n') == 'something odd happened'
+    assert out.classify_failure('') == 'duplicity failed'
 
 
 def test_classify_failure_redacts_secrets_in_the_quoted_line():
     secret = 's3cr3t-Pass'
     text = 'BackendException: Authentication failed for user bk password {}\n'.format(secret)
-    message = r.classify_failure(text, secrets=[secret, 'other-secret'])
+    message = out.classify_failure(text, secrets=[secret, 'other-secret'])
     assert secret not in message
     assert '***' in message and message.startswith('authentication refused')
 
 
 def test_classify_failure_caps_the_quoted_line():
-    assert len(r.classify_failure('x' * 1000)) == 200
+    assert len(out.classify_failure('x' * 1000)) == 200
 
 
 @pytest.mark.parametrize('text,secrets,expected', [
@@ -470,7 +475,7 @@ def test_classify_failure_caps_the_quoted_line():
     ('nothing secret', [], 'nothing secret'),
 ])
 def test_redact_replaces_every_secret_longest_first(text, secrets, expected):
-    assert r.redact(text, secrets) == expected
+    assert dp.redact(text, secrets) == expected
 
 
 # ----------------------------------------------------------------------------- verify output
@@ -485,7 +490,7 @@ def test_real_differences_ignore_mtime_changes_of_the_ancestors_of_backed_up_pat
         'Difference found: File etc/hosts has metadata',
         'Verify complete: 9 files compared, 6 differences found.',
     ])
-    assert r.real_differences(output, ['/srv/app/data', '/etc/hosts']) == [
+    assert out.real_differences(output, ['/srv/app/data', '/etc/hosts']) == [
         'File srv/app/data/a.txt has mtime Mon Nov 30 10:00:00 2026',
         'Directory srv/app/data has mtime Mon Nov 30 10:00:00 2026',
         'Directory srv has permissions 700, expected 755',
@@ -494,7 +499,7 @@ def test_real_differences_ignore_mtime_changes_of_the_ancestors_of_backed_up_pat
 
 
 def test_real_differences_of_a_clean_verify_are_none():
-    assert r.real_differences('Verify complete: 5 files compared, 0 differences found.',
+    assert out.real_differences('Verify complete: 5 files compared, 0 differences found.',
                               ['/etc']) == []
 
 
@@ -504,13 +509,13 @@ def test_real_differences_of_a_clean_verify_are_none():
     ('30d', '30D'), ('12h', '12h'), ('8w', '8W'), ('6m', '6M'), ('1y', '1Y'),
 ])
 def test_retention_period_becomes_a_duplicity_interval(period, interval):
-    assert r.duplicity_retention_time(period) == interval
+    assert out.duplicity_retention_time(period) == interval
 
 
 @pytest.mark.parametrize('period', ['manual', '30D', '30', 'd', '1.5d', ''])
 def test_an_invalid_retention_period_raises_an_operation_error(period):
     with pytest.raises(r.OperationError, match='retention_period'):
-        r.duplicity_retention_time(period)
+        out.duplicity_retention_time(period)
 
 
 # ----------------------------------------------------------------------------- lock and record
@@ -543,19 +548,24 @@ def test_the_lock_file_is_root_only(runner):
 
 
 def test_record_keeps_the_last_success_when_a_later_backup_fails(runner):
-    ok = {'status': 'ok', 'backup-id': '2026-11-27T08:23:09Z', 'type': 'full'}
-    failed = {'status': 'failed', 'error': 'backend unreachable'}
-    runner.record('backup', ok)
-    runner.record('backup', failed)
-    runner.record('retention', {'status': 'ok'})
+    ok = Outcome('backup', 'T1', status='ok', backup_id='2026-11-27T08:23:09Z', type='full')
+    failed = Outcome('backup', 'T2', status='failed', error='backend unreachable')
+    runner.record(BACKUP, ok)
+    runner.record(BACKUP, failed)
+    runner.record(RETENTION, Outcome('retention', 'T3', status='ok'))
     status = r.read_json(runner.paths.status_file)
-    assert status == {'backup': failed, 'last-success': ok, 'retention': {'status': 'ok'}}
+    assert status == {
+        'backup': {'operation': 'backup', 'time': 'T2', 'status': 'failed',
+                   'error': 'backend unreachable'},
+        'last-success': {'operation': 'backup', 'time': 'T1', 'status': 'ok',
+                         'backup-id': '2026-11-27T08:23:09Z', 'type': 'full'},
+        'retention': {'operation': 'retention', 'time': 'T3', 'status': 'ok'}}
     assert os.stat(runner.paths.status_file).st_mode & 0o777 == 0o644
 
 
 def test_record_replaces_the_last_success_with_a_newer_one(runner):
-    runner.record('backup', {'status': 'ok', 'backup-id': 'first'})
-    runner.record('backup', {'status': 'ok', 'backup-id': 'second'})
+    runner.record(BACKUP, Outcome('backup', 'T1', status='ok', backup_id='first'))
+    runner.record(BACKUP, Outcome('backup', 'T2', status='ok', backup_id='second'))
     assert r.read_json(runner.paths.status_file)['last-success']['backup-id'] == 'second'
 
 
@@ -621,7 +631,7 @@ def short_runner():
     try:
         yield runner
     finally:
-        r.stop_gpg_agent(paths.gnupg_home)
+        dp.stop_gpg_agent(paths.gnupg_home)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -645,8 +655,8 @@ def test_a_busy_lock_leaves_the_running_operations_gpg_agent_alone(short_runner)
 
 
 def test_stop_gpg_agent_without_a_home_or_an_agent_does_nothing(tmp_path):
-    r.stop_gpg_agent(str(tmp_path / 'missing'))
-    r.stop_gpg_agent(str(tmp_path))
+    dp.stop_gpg_agent(str(tmp_path / 'missing'))
+    dp.stop_gpg_agent(str(tmp_path))
     assert not os.path.exists(str(tmp_path / 'missing'))
 
 
@@ -695,36 +705,36 @@ Duplicity backup complete.
 ])
 def test_classify_failure_goes_by_the_exit_code_and_the_log_error_records(returncode, log,
                                                                           reason):
-    message = r.classify_failure('Duplicity backup complete.\n', (), returncode, log)
+    message = out.classify_failure('Duplicity backup complete.\n', (), returncode, log)
     assert message.startswith(reason), message
     assert 'Duplicity backup complete' not in message
 
 
 def test_a_source_mismatch_names_the_fix_and_quotes_the_fatal_line_not_the_last_one():
-    message = r.classify_failure(SOURCE_MISMATCH_OUTPUT, (), 42, SOURCE_MISMATCH_LOG)
+    message = out.classify_failure(SOURCE_MISMATCH_OUTPUT, (), 42, SOURCE_MISMATCH_LOG)
     assert 'do-backup full=true' in message
     assert message.endswith('(Fatal Error: Backup source directory has changed.)')
 
 
 def test_without_a_log_the_fatal_output_line_is_quoted_rather_than_the_last_one():
-    assert r.classify_failure(SOURCE_MISMATCH_OUTPUT) == (
+    assert out.classify_failure(SOURCE_MISMATCH_OUTPUT) == (
         'Fatal Error: Backup source directory has changed.')
 
 
 def test_the_quoted_error_record_is_redacted_and_the_message_capped():
     secret = 'Sup3r-Secret-Value'
     log = 'ERROR 30\n. ValueError: password {} rejected {}\n'.format(secret, 'y' * 1000)
-    message = r.classify_failure('', [secret], 30, log)
+    message = out.classify_failure('', [secret], 30, log)
     assert secret not in message and '***' in message
     assert len(message) <= r.MAX_MESSAGE
 
 
 def test_an_unknown_exit_code_without_output_still_says_which():
-    assert r.classify_failure('', (), 99, '') == 'duplicity failed with exit code 99'
+    assert out.classify_failure('', (), 99, '') == 'duplicity failed with exit code 99'
 
 
 def test_log_records_reads_code_extra_and_message():
-    records = r.log_records(SOURCE_MISMATCH_LOG, 'ERROR')
+    records = out.log_records(SOURCE_MISMATCH_LOG, 'ERROR')
     assert [(c, e) for c, e, _ in records] == [(42, "'/tmp/rx/other' '/tmp/rx/src'")]
     assert records[0][2].startswith('Fatal Error: Backup source directory has changed.\n')
 
@@ -814,26 +824,26 @@ def test_a_backup_with_errors_is_recorded_partial_naming_the_unreadable_files(tm
     fake.behave(output=STATISTICS_WITH_ERRORS, log=UNREADABLE_LOG, manifest=True)
     runner = make_runner(tmp_path, fake=fake)
     outcome = runner.backup()
-    assert outcome['status'] == 'partial'
-    assert outcome['errors'] == '2'
-    assert outcome['unreadable'] == ['/srv/data/bad', '/srv/data/other bad']
-    assert outcome['warning'].startswith('2 file(s) could not be read and are not in this '
+    assert outcome.status == 'partial'
+    assert outcome.statistics['errors'] == '2'
+    assert outcome.unreadable == ('/srv/data/bad', '/srv/data/other bad')
+    assert outcome.warning.startswith('2 file(s) could not be read and are not in this '
                                          'backup (e.g. /srv/data/bad)')
     recorded = outcome_of(runner)
-    assert recorded['backup'] == outcome
+    assert recorded['backup'] == outcome.to_json()
     assert 'last-success' not in recorded       # a partial backup is not a success
 
 
 def test_a_backup_without_errors_is_ok(tmp_path, fake):
     fake.behave(output=STATISTICS_WITH_ERRORS.replace('Errors 2', 'Errors 0'), manifest=True)
     runner = make_runner(tmp_path, fake=fake)
-    assert runner.backup()['status'] == 'ok'
+    assert runner.backup().status == 'ok'
     assert outcome_of(runner)['last-success']['status'] == 'ok'
 
 
 def test_a_run_past_its_deadline_is_killed_with_its_children_and_recorded_as_failed(
         tmp_path, fake, monkeypatch):
-    monkeypatch.setattr(r, 'KILL_GRACE', 1)
+    monkeypatch.setattr(dp, 'KILL_GRACE', 1)
     pidfile = str(tmp_path / 'child.pid')
     fake.behave(sleep=60, ignore_term=True, child_pidfile=pidfile)
     runner = make_runner(tmp_path, {'run_timeout': 2}, fake=fake)
@@ -841,7 +851,7 @@ def test_a_run_past_its_deadline_is_killed_with_its_children_and_recorded_as_fai
     with pytest.raises(r.OperationError) as err:
         runner.backup()
     elapsed = time.monotonic() - started
-    assert elapsed < 2 + 2 * r.KILL_GRACE + 3, elapsed
+    assert elapsed < 2 + 2 * dp.KILL_GRACE + 3, elapsed
     assert 'deadline' in str(err.value) and 'run_timeout (2s)' in str(err.value)
     backup = outcome_of(runner)['backup']
     assert backup['status'] == 'failed' and 'run_timeout (2s)' in backup['error']
@@ -852,7 +862,7 @@ def test_a_run_past_its_deadline_is_killed_with_its_children_and_recorded_as_fai
         '/proc/{}/stat'.format(child)).read().rsplit(')', 1)[1].split()[0] == 'Z'
     assert leftovers(runner) == []
     fake.behave(manifest=True)            # the lock is free: the next run works
-    assert runner.backup()['status'] == 'ok'
+    assert runner.backup().status == 'ok'
 
 
 def gone(pid):
@@ -872,7 +882,8 @@ def test_a_runner_told_to_stop_ends_duplicitys_process_group_and_records_the_fai
     proc = subprocess.Popen(
         [sys.executable, '-c', 'import sys; sys.path.insert(0, {!r})\n'
          'import duplicity_runner as r\n'
-         'r.KILL_GRACE = 2\n'
+         'import duplicity_process\n'
+         'duplicity_process.KILL_GRACE = 2\n'
          'runner = r.Runner.from_files({!r})\n'
          'try:\n'
          '    runner.backup()\n'
@@ -937,18 +948,19 @@ def test_retention_waits_for_a_busy_lock_and_then_runs(tmp_path, fake):
     outcome = runner.retention(wait=30)
     thread.join()
     assert released.is_set()
-    assert outcome['status'] == 'ok'
+    assert outcome.status == 'ok'
     assert outcome_of(runner)['retention']['status'] == 'ok'
 
 
 def test_retention_that_finds_the_lock_busy_too_long_is_skipped_not_failed(tmp_path, fake):
     runner = make_runner(tmp_path, fake=fake)
     other = make_runner(tmp_path, fake=fake)
-    runner.record('retention', {'status': 'ok', 'time': 'earlier'})
+    runner.record(RETENTION, Outcome('retention', 'earlier', status='ok'))
     with other.lock('backup'):
         with pytest.raises(r.Busy):
             runner.retention(wait=0.5)
-    assert outcome_of(runner)['retention'] == {'status': 'ok', 'time': 'earlier'}
+    assert outcome_of(runner)['retention'] == {'operation': 'retention', 'time': 'earlier',
+                                               'status': 'ok'}
 
 
 def test_the_scheduled_retention_exits_75_on_a_busy_lock_and_records_nothing(
@@ -1010,13 +1022,13 @@ def test_the_cron_entry_point_records_an_unexpected_backup_failure(tmp_path, fak
 
 
 def test_concurrent_records_all_land_and_leave_no_temp_file(tmp_path):
-    runners = [make_runner(tmp_path) for _ in range(6)]
+    runners = [make_runner(tmp_path) for _ in KINDS]
     errors = []
 
     def write(n, runner):
         try:
             for i in range(40):
-                runner.record('key-{}'.format(n), {'i': i})
+                runner.record(KINDS[n], Outcome('op-{}'.format(n), str(i)))
         except Exception as err:      # the old shared temp name: FileNotFoundError
             errors.append(err)
 
@@ -1027,7 +1039,8 @@ def test_concurrent_records_all_land_and_leave_no_temp_file(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert outcome_of(runners[0]) == {'key-{}'.format(n): {'i': 39} for n in range(6)}
+    assert outcome_of(runners[0]) == {KINDS[n]: {'operation': 'op-{}'.format(n), 'time': '39'}
+                                      for n in range(len(KINDS))}
     assert os.listdir(runners[0].paths.status_dir) == ['duplicity-0.json']
 
 
@@ -1036,15 +1049,17 @@ def test_concurrent_records_from_processes_all_land(tmp_path):
     script = ('import sys; sys.path.insert(0, {!r})\n'
               'import duplicity_runner as r\n'
               'runner = r.Runner.from_files({!r})\n'
+              'from duplicity_records import Outcome\n'
+              'kind = ("backup", "retention", "last-action")[int(sys.argv[1])]\n'
               'for i in range(40):\n'
-              '    runner.record("key-" + sys.argv[1], {{"i": i}})\n').format(
+              '    runner.record(kind, Outcome(kind, str(i)))\n').format(
         os.path.dirname(r.__file__), runner.paths.spec_file)
     procs = [subprocess.Popen([sys.executable, '-c', script, str(n)], stderr=subprocess.PIPE)
-             for n in range(4)]
+             for n in range(len(KINDS))]
     for proc in procs:
         _, err = proc.communicate()
         assert proc.returncode == 0, err.decode()
-    assert outcome_of(runner) == {'key-{}'.format(n): {'i': 39} for n in range(4)}
+    assert outcome_of(runner) == {kind: {'operation': kind, 'time': '39'} for kind in KINDS}
 
 
 def test_what_a_killed_run_left_behind_is_swept_when_the_lock_is_next_taken(tmp_path):
@@ -1058,7 +1073,7 @@ def test_what_a_killed_run_left_behind_is_swept_when_the_lock_is_next_taken(tmp_
     with runner.lock('backup'):
         assert os.listdir(paths.temp_dir) == []
         assert sorted(os.listdir(paths.state_dir)) == ['lock', 'secrets', 'spec.json']
-    runner.record('backup', {'status': 'ok'})
+    runner.record(BACKUP, Outcome('backup', 'T', status='ok'))
     assert sorted(os.listdir(paths.status_dir)) == ['.duplicity-1.json.q9w8', 'duplicity-0.json']
 
 
@@ -1073,4 +1088,4 @@ def test_what_a_killed_run_left_behind_is_swept_when_the_lock_is_next_taken(tmp_
      'not found at the destination'),
 ])
 def test_backend_codes_any_failure_may_carry_yield_to_the_error_text(returncode, log, reason):
-    assert r.classify_failure('', (), returncode, log).startswith(reason)
+    assert out.classify_failure('', (), returncode, log).startswith(reason)
