@@ -1,7 +1,6 @@
 """The principal's hook scripts (lib/duplicity_hooks.py), run for real: ordering, the
 environment they get, the one place their errors are merged, and the deadline that stops a
 script together with what it started."""
-import os
 import time
 
 import pytest
