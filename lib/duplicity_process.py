@@ -10,8 +10,10 @@ import collections
 import contextlib
 import datetime
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 
 import duplicity_helper
@@ -151,3 +153,29 @@ def stop_gpg_agent(home):
                        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         pass
+
+
+@contextlib.contextmanager
+def key_home(private_key_file, state_dir):
+    """A temporary GnuPG home in ``state_dir`` holding the given private key (an absolute
+    path on the unit), deleted afterwards; "" without a key."""
+    if not private_key_file:
+        yield ""
+        return
+    if not os.path.isabs(private_key_file) or not os.path.isfile(private_key_file):
+        raise OperationError("private-key-file {} is not an existing file on the unit".format(
+            private_key_file))
+    home = tempfile.mkdtemp(prefix="gnupg-", dir=state_dir)
+    try:
+        os.chmod(home, 0o700)
+        proc = subprocess.run(
+            ["gpg", "--batch", "--homedir", home, "--import", private_key_file],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env={"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8"})
+        if proc.returncode != 0 or b"secret key imported" not in proc.stdout:
+            raise OperationError("private-key-file {} holds no importable ASCII-armoured "
+                                 "private key".format(private_key_file))
+        yield home
+    finally:
+        stop_gpg_agent(home)
+        shutil.rmtree(home, ignore_errors=True)

@@ -9,8 +9,12 @@ plugin use the system python3, which may be 3.8).
 Each class has ``to_json()`` and ``from_json()``; nothing else reads or writes these files' keys.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import json
+import os
+import tempfile
 from typing import Dict, Optional, Tuple
 
 
@@ -165,3 +169,47 @@ class StatusRecord:
         except FileNotFoundError:
             data = {}
         return cls.from_json(data)
+
+
+def record_outcome(status_file, lock_file, kind, outcome):
+    """Store ``outcome`` as the latest of ``kind`` in the StatusRecord at ``status_file``.
+    Read-modify-write under a lock of its own (``lock_file``, not the operation lock: an
+    action refused as busy, or an operation's end, may record while another operation runs),
+    written atomically (0644: the NRPE plugin reads it as nagios). A record that cannot be
+    read is replaced."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        directory = os.path.dirname(status_file)
+        prefix = "." + os.path.basename(status_file) + "."
+        for name in os.listdir(directory):   # a killed writer's temp file
+            if name.startswith(prefix):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
+        try:
+            status = StatusRecord.read(status_file)
+        except (OSError, ValueError):
+            status = StatusRecord()
+        write_json_atomic(status_file, status.with_outcome(kind, outcome).to_json(), 0o644)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path, data, mode):
+    """Write ``data`` as JSON to ``path`` atomically: a temp file of a unique name in the same
+    directory (so concurrent writers never share one), mode set before the content, renamed
+    over ``path``; the temp file never outlives a failure."""
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                               dir=os.path.dirname(path) or ".")
+    try:
+        try:
+            os.fchmod(fd, mode)
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -17,21 +17,18 @@ charm's virtualenv. The ``Runner`` only sequences operations; its parts are
 
 import argparse
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import duplicity_archive  # noqa: E402
 import duplicity_helper  # noqa: E402
+import duplicity_lock  # noqa: E402
 import duplicity_restore  # noqa: E402
 from duplicity_hooks import PrincipalHooks  # noqa: E402
 from duplicity_output import (  # noqa: E402,F401  (the actions import these from here)
@@ -40,9 +37,10 @@ from duplicity_output import (  # noqa: E402,F401  (the actions import these fro
     real_differences, time_to_id, unreadable_files, verify_compared)
 from duplicity_paths import UnitPaths, unit_slug  # noqa: E402
 from duplicity_process import (  # noqa: E402,F401
-    ID_FORMAT, MAX_MESSAGE, Busy, OperationError, Process, Unexpected, redact, stop_gpg_agent,
-    unexpected_message, utcnow)
-from duplicity_records import BACKUP, LAST_ACTION, RETENTION, Outcome, StatusRecord  # noqa: E402
+    ID_FORMAT, MAX_MESSAGE, Busy, OperationError, Process, Unexpected, key_home, redact,
+    stop_gpg_agent, unexpected_message, utcnow)
+from duplicity_records import (  # noqa: E402
+    BACKUP, LAST_ACTION, RETENTION, Outcome, record_outcome)
 from duplicity_restore import check_in_place_path, check_restore_target  # noqa: E402,F401
 
 DEFAULT_RUN_TIMEOUT = 86400      # run_timeout's default: a duplicity run's deadline, seconds
@@ -53,26 +51,6 @@ SECRET_ENV = ("PASSPHRASE", "SIGN_PASSPHRASE", "FTP_PASSWORD", "BACKEND_PASSWORD
 
 def now():
     return utcnow().strftime(ID_FORMAT)
-
-
-def write_json_atomic(path, data, mode):
-    """Write ``data`` as JSON to ``path`` atomically: a temp file of a unique name in the same
-    directory (so concurrent writers never share one), mode set before the content, renamed
-    over ``path``; the temp file never outlives a failure."""
-    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                               dir=os.path.dirname(path) or ".")
-    try:
-        try:
-            os.fchmod(fd, mode)
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def read_json(path, default=None):
@@ -150,60 +128,10 @@ class Runner:
         finally:
             os.close(fd)
 
-    @contextlib.contextmanager
     def lock(self, operation, wait=0):
-        """The unit's operation lock; Busy when another operation still holds it after
-        ``wait`` seconds. A flock: the kernel drops it when its holder dies, so a dead
-        holder never blocks. On release, the gpg-agent the operation's gpg started is ended."""
-        fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
-        locked = False
-        try:
-            self._take_lock(fd, time.monotonic() + wait)
-            locked = True
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, "{} pid {} since {}".format(operation, os.getpid(), now()).encode(), 0)
-            self.sweep_leftovers()
-            yield
-        finally:
-            if locked:
-                stop_gpg_agent(self.paths.gnupg_home)
-            os.close(fd)
-
-    def _take_lock(self, fd, give_up):
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except OSError as err:
-                if err.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-            if time.monotonic() >= give_up:
-                holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
-                raise Busy("another duplicity operation is already running for {} "
-                           "({})".format(self.spec["unit"], holder or "unknown"))
-            time.sleep(min(1.0, max(0.05, give_up - time.monotonic())))
-
-    def sweep_leftovers(self):
-        """Remove what a run killed outright (SIGKILL, a reboot) left: duplicity's temp
-        files and log-fd files in the temp dir, temporary GnuPG homes. Only the lock holder
-        creates them, so with the lock held, any there are leftovers."""
-        for directory, keep in ((self.paths.temp_dir, lambda name: False),
-                                (self.paths.state_dir,
-                                 lambda name: not name.startswith("gnupg-"))):
-            try:
-                names = os.listdir(directory)
-            except OSError:
-                continue
-            for name in names:
-                if keep(name):
-                    continue
-                path = os.path.join(directory, name)
-                if os.path.isdir(path) and not os.path.islink(path):
-                    stop_gpg_agent(path)
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(OSError):
-                        os.unlink(path)
+        """The unit's operation lock (duplicity_lock.operation_lock); Busy when another
+        operation still holds it after ``wait`` seconds."""
+        return duplicity_lock.operation_lock(self.paths, self.spec["unit"], operation, wait)
 
     def context(self, unit=None, gnupg_home="", log_file="", with_selection=False):
         return duplicity_helper.Context(
@@ -294,26 +222,9 @@ class Runner:
     # ------------------------------------------------------------ outcome record
     def record(self, kind, outcome):
         """Store one Outcome as the latest of ``kind`` (duplicity_records.BACKUP, RETENTION,
-        LAST_ACTION) in the unit's outcome record. Read-modify-write under a lock of its own
-        (not the operation lock: an action refused as busy, or an operation's end, may record
-        while another operation runs), written atomically."""
-        fd = os.open(os.path.join(self.paths.state_dir, "record.lock"),
-                     os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            prefix = "." + os.path.basename(self.paths.status_file) + "."
-            for name in os.listdir(self.paths.status_dir):   # a killed writer's temp file
-                if name.startswith(prefix):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(self.paths.status_dir, name))
-            try:
-                status = StatusRecord.read(self.paths.status_file)
-            except (OSError, ValueError):
-                status = StatusRecord()
-            status = status.with_outcome(kind, outcome)
-            write_json_atomic(self.paths.status_file, status.to_json(), 0o644)
-        finally:
-            os.close(fd)
+        LAST_ACTION) in the unit's outcome record (duplicity_records.record_outcome)."""
+        record_outcome(self.paths.status_file,
+                       os.path.join(self.paths.state_dir, "record.lock"), kind, outcome)
 
     # ------------------------------------------------------------ the archive cache
     def _cache(self, unit=None):
@@ -430,29 +341,9 @@ class Runner:
         self.record(LAST_ACTION, outcome.replace(status="ok"))
         return result
 
-    @contextlib.contextmanager
     def gnupg_home(self, private_key_file):
-        """A temporary GnuPG home holding the given private key (deleted afterwards)."""
-        if not private_key_file:
-            yield ""
-            return
-        if not os.path.isabs(private_key_file) or not os.path.isfile(private_key_file):
-            raise OperationError("private-key-file {} is not an existing file on the unit".format(
-                private_key_file))
-        home = tempfile.mkdtemp(prefix="gnupg-", dir=self.paths.state_dir)
-        try:
-            os.chmod(home, 0o700)
-            proc = subprocess.run(
-                ["gpg", "--batch", "--homedir", home, "--import", private_key_file],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env={"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8"})
-            if proc.returncode != 0 or b"secret key imported" not in proc.stdout:
-                raise OperationError("private-key-file {} holds no importable ASCII-armoured "
-                                     "private key".format(private_key_file))
-            yield home
-        finally:
-            stop_gpg_agent(home)
-            shutil.rmtree(home, ignore_errors=True)
+        """A temporary GnuPG home holding the given private key (duplicity_process.key_home)."""
+        return key_home(private_key_file, self.paths.state_dir)
 
     def list_backups(self, source_unit=None):
         """The backup sets, oldest first; an interrupted one (duplicity lists it like any
