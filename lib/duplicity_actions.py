@@ -13,7 +13,7 @@ from duplicity_runner import (MAX_LISTED_FILES, MAX_MESSAGE, ID_FORMAT, Operatio
                               backups_table, check_in_place_path, check_restore_target,
                               unexpected_message, utcnow)
 import duplicity_charm
-from duplicity_records import LAST_ACTION, Outcome
+from duplicity_records import LAST_ACTION, STATISTICS, Outcome  # STATISTICS: duplicity's names
 
 # Patterns are used with re.fullmatch (a trailing newline never passes) and ASCII digits
 # only ([0-9], not \d: duplicity's int() would take other scripts' digits, cron would not).
@@ -119,11 +119,6 @@ def check_target(value):
         raise ParamError(str(err))
 
 
-# duplicity's names for the statistics lines, for the upstream-compatible "output" result
-STATISTICS = (("elapsed-time", "ElapsedTime"), ("source-files", "SourceFiles"),
-              ("source-file-size", "SourceFileSize"), ("new-files", "NewFiles"),
-              ("changed-files", "ChangedFiles"), ("deleted-files", "DeletedFiles"),
-              ("destination-size-change", "TotalDestinationSizeChange"), ("errors", "Errors"))
 MAX_OUTPUT = 2000
 
 

@@ -9,19 +9,11 @@ import datetime
 import re
 
 from duplicity_process import DEADLINE_MARK, MAX_MESSAGE, ID_FORMAT, OperationError, redact
+from duplicity_records import STATISTICS
 
 MAX_LISTED_FILES = 200
 
-_STAT_KEYS = {
-    "ElapsedTime": "elapsed-time",
-    "SourceFiles": "source-files",
-    "SourceFileSize": "source-file-size",
-    "NewFiles": "new-files",
-    "ChangedFiles": "changed-files",
-    "DeletedFiles": "deleted-files",
-    "TotalDestinationSizeChange": "destination-size-change",
-    "Errors": "errors",
-}
+_STAT_KEYS = {name: key for key, name in STATISTICS}   # duplicity's name -> record key
 
 
 def backup_id(dup_time):

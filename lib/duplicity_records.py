@@ -29,9 +29,12 @@ from typing import Dict, Optional, Tuple
 # Outcome (owned by the runner work: the record of one operation's result)
 # ---------------------------------------------------------------------------------------------
 
-# the statistics of a backup (duplicity's 'Backup Statistics' block), by record key
-STATISTICS = ("elapsed-time", "source-files", "source-file-size", "new-files", "changed-files",
-              "deleted-files", "destination-size-change", "errors")
+# a backup's statistics: (record key, duplicity's name in its 'Backup Statistics' block)
+STATISTICS = (("elapsed-time", "ElapsedTime"), ("source-files", "SourceFiles"),
+              ("source-file-size", "SourceFileSize"), ("new-files", "NewFiles"),
+              ("changed-files", "ChangedFiles"), ("deleted-files", "DeletedFiles"),
+              ("destination-size-change", "TotalDestinationSizeChange"), ("errors", "Errors"))
+_STATISTIC_KEYS = tuple(key for key, _ in STATISTICS)
 
 # Outcome field -> record key, where they differ (the record's keys are hyphenated)
 _KEYS = {"backup_id": "backup-id", "older_than": "older-than"}
@@ -91,7 +94,7 @@ class Outcome:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if field.name == "statistics":
-                data.update({k: v for k, v in value.items() if k in STATISTICS})
+                data.update({k: v for k, v in value.items() if k in _STATISTIC_KEYS})
             elif field.name == "unreadable":
                 if value or self.partial:
                     data["unreadable"] = list(value)
@@ -110,7 +113,7 @@ class Outcome:
         for field in dataclasses.fields(cls):
             key = _KEYS.get(field.name, field.name)
             if field.name == "statistics":
-                values[field.name] = {k: _text(data[k]) for k in STATISTICS if k in data}
+                values[field.name] = {k: _text(data[k]) for k in _STATISTIC_KEYS if k in data}
             elif field.name == "unreadable":
                 value = data.get(key)
                 values[field.name] = tuple(_text(v) for v in value) if isinstance(
