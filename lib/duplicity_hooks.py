@@ -17,12 +17,10 @@ HOOK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class HookRun:
-    """What ``around`` tells the operation's code: set ``result`` ("ok" by default when the
-    block ends without an error); after the block, ``after_error`` is the after-scripts'
-    failure, or None."""
+    """What ``around`` yields: after the block, ``after_error`` is the after-scripts'
+    failure message, or None."""
 
     def __init__(self):
-        self.result = "ok"
         self.after_error = None
 
 
@@ -88,4 +86,4 @@ class PrincipalHooks:
         except BaseException:
             self.run_after(after, "failed")
             raise
-        state.after_error = self.run_after(after, state.result)
+        state.after_error = self.run_after(after, "ok")
