@@ -13,6 +13,7 @@ from duplicity_runner import (MAX_LISTED_FILES, MAX_MESSAGE, ID_FORMAT, Operatio
                               backups_table, check_in_place_path, check_restore_target,
                               unexpected_message, utcnow)
 import duplicity_charm
+from duplicity_records import LAST_ACTION, STATISTICS, Outcome  # STATISTICS: duplicity's names
 
 # Patterns are used with re.fullmatch (a trailing newline never passes) and ASCII digits
 # only ([0-9], not \d: duplicity's int() would take other scripts' digits, cron would not).
@@ -118,34 +119,29 @@ def check_target(value):
         raise ParamError(str(err))
 
 
-# duplicity's names for the statistics lines, for the upstream-compatible "output" result
-STATISTICS = (("elapsed-time", "ElapsedTime"), ("source-files", "SourceFiles"),
-              ("source-file-size", "SourceFileSize"), ("new-files", "NewFiles"),
-              ("changed-files", "ChangedFiles"), ("deleted-files", "DeletedFiles"),
-              ("destination-size-change", "TotalDestinationSizeChange"), ("errors", "Errors"))
 MAX_OUTPUT = 2000
 
 
 def backup_output(outcome):
     """The upstream charm's only do-backup result, "output": here a short summary and
     duplicity's statistics block (ids and numbers only: never a path, URL or secret)."""
-    lines = ["{} backup {}".format(outcome["type"], outcome["backup-id"]),
+    lines = ["{} backup {}".format(outcome.type, outcome.backup_id),
              "--------------[ Backup Statistics ]--------------"]
-    lines += ["{} {}".format(name, outcome[key]) for key, name in STATISTICS if key in outcome]
+    lines += ["{} {}".format(name, outcome.statistics[key]) for key, name in STATISTICS
+              if key in outcome.statistics]
     lines.append("-------------------------------------------------")
     return "\n".join(lines)[:MAX_OUTPUT]
 
 
 def do_backup(runner, params):
     outcome = runner.backup(full=bool(params.get("full")))
-    results = {"backup-type": outcome["type"], "backup-id": outcome["backup-id"],
-               "status": outcome["status"]}
-    for key in ("elapsed-time", "source-files", "source-file-size", "new-files", "changed-files",
-                "deleted-files", "destination-size-change", "errors", "warning"):
-        if key in outcome:
-            results[key] = outcome[key]
-    if outcome.get("unreadable"):
-        results["unreadable"] = "\n".join(outcome["unreadable"])
+    results = dict(outcome.statistics, **{"backup-type": outcome.type,
+                                          "backup-id": outcome.backup_id,
+                                          "status": outcome.status})
+    if outcome.warning:
+        results["warning"] = outcome.warning
+    if outcome.unreadable:
+        results["unreadable"] = "\n".join(outcome.unreadable)
     results["output"] = backup_output(outcome)
     return results
 
@@ -260,9 +256,8 @@ def run(name, params, spec_file):
         if runner is not None:
             try:
                 runner.log("{}: unexpected error\n{}".format(name, traceback.format_exc()))
-                runner.record("last-action", {"operation": name, "status": "failed",
-                                              "time": utcnow().strftime(ID_FORMAT),
-                                              "error": message})
+                runner.record(LAST_ACTION, Outcome(name, utcnow().strftime(ID_FORMAT),
+                                                   status="failed", error=message))
             except Exception:
                 pass
         return None, message

@@ -19,6 +19,7 @@ from charmhelpers import fetch
 import duplicity_config
 import duplicity_cron
 import duplicity_helper
+import duplicity_records
 import duplicity_runner
 from duplicity_paths import UnitPaths
 
@@ -487,11 +488,11 @@ def remove_unit_files(paths):
 # ---------------------------------------------------------------- outcome and status
 
 def read_outcome(paths):
+    """The unit's StatusRecord (duplicity_records); empty when missing or unreadable."""
     try:
-        with open(paths.status_file) as f:
-            return json.load(f)
+        return duplicity_records.StatusRecord.read(paths.status_file)
     except (OSError, ValueError):
-        return {}
+        return duplicity_records.StatusRecord()
 
 
 # ---------------------------------------------------------------- handler entry points
@@ -754,8 +755,8 @@ def assess_status():
     outcome = read_outcome(paths)
     try:
         state, message = duplicity_config.status_message(
-            results, runtime, outcome.get("backup"), outcome.get("last-success"),
-            config=hookenv.config(), retention=outcome.get("retention"))
+            results, runtime, outcome.backup, outcome.last_success,
+            config=hookenv.config(), retention=outcome.retention)
     except Exception as err:  # a bug must not fail every hook: block and say where to look
         hookenv.log("deriving the status failed: {}".format(type(err).__name__), hookenv.ERROR)
         state, message = "blocked", "the status could not be derived (internal error, see " \
@@ -764,11 +765,10 @@ def assess_status():
 
 
 def publish_outcome(endpoint):
-    backup = read_outcome(unit_paths()).get("backup")
+    backup = read_outcome(unit_paths()).backup
     if backup and endpoint is not None:
-        endpoint.publish_status(backup.get("end") or backup.get("time"),
-                                "ok" if backup.get("status") == "ok" else "failed",
-                                backup.get("type", ""))
+        endpoint.publish_status(backup.finished, "ok" if backup.status == "ok" else "failed",
+                                backup.type)
 
 
 def update_nrpe_checks(config):

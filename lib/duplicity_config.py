@@ -639,25 +639,23 @@ def _status_message(results, runtime_problems=(), last_backup=None, last_success
     if problems:
         return "blocked", join_problems(problems)
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    if last_backup and last_backup.get("status") not in ("ok", "partial"):
+    if last_backup and last_backup.failed:
         return "blocked", "last backup failed at {}: {}".format(
-            last_backup.get("time", "?"), last_backup.get("error") or "see the log")[:400]
+            last_backup.time or "?", last_backup.error or "see the log")[:400]
     notes = []
-    if retention and retention.get("status") == "failed":
-        notes.append("retention run failed at {}: {}".format(retention.get("time"),
-                                                             retention.get("error")))
-    if last_backup and last_backup.get("status") == "partial":
+    if retention and retention.status == "failed":
+        notes.append("retention run failed at {}: {}".format(retention.time, retention.error))
+    if last_backup and last_backup.partial:
         # a set was written, but without the files duplicity could not read: warn, not ok
         message = "WARNING: last backup {} ({}) is partial: {}".format(
-            last_backup.get("backup-id"), last_backup.get("type"),
-            last_backup.get("warning") or "some files could not be read")
+            last_backup.backup_id, last_backup.type,
+            last_backup.warning or "some files could not be read")
     elif not last_success:
         message = "ready; no backup yet"
     else:
-        message = "last backup ok {} ({})".format(last_success.get("backup-id"),
-                                                   last_success.get("type"))
+        message = "last backup ok {} ({})".format(last_success.backup_id, last_success.type)
         limit = max_age_seconds(config or {})
-        age = _age(last_success.get("end") or last_success.get("time"), now)
+        age = _age(last_success.finished, now)
         if limit and age is not None and age > limit:
             notes.append("WARNING: no successful backup for {}h".format(int(age // 3600)))
     return "active", "; ".join([message] + notes)[:400]

@@ -10,6 +10,7 @@ import duplicity_config
 
 PLUGIN = "check_duplicity_backup"
 PLUGIN_DIR = "/usr/local/lib/nagios/plugins"
+RECORDS = "duplicity_records.py"   # the plugin imports it from PLUGIN_DIR
 
 
 def shortname(paths):
@@ -17,13 +18,19 @@ def shortname(paths):
 
 
 def install_plugin():
-    """Copy the charm's plugin into PLUGIN_DIR when its content or mode differs (a new charm
-    revision ships a changed plugin: upgrade-charm re-installs it); True if it changed."""
+    """Copy the charm's plugin, and the duplicity_records module it imports from its own
+    directory, into PLUGIN_DIR when their content or mode differs (a new charm revision
+    ships a changed plugin: upgrade-charm re-installs it); True if one changed."""
     import duplicity_charm
     os.makedirs(PLUGIN_DIR, exist_ok=True)
-    with open(os.path.join(hookenv.charm_dir(), "files", PLUGIN), "rb") as f:
-        content = f.read()
-    return duplicity_charm.write_atomic(os.path.join(PLUGIN_DIR, PLUGIN), content, 0o755)
+    changed = False
+    for source, mode in ((os.path.join("lib", RECORDS), 0o644), (os.path.join("files", PLUGIN),
+                                                                  0o755)):
+        with open(os.path.join(hookenv.charm_dir(), source), "rb") as f:
+            content = f.read()
+        name = os.path.join(PLUGIN_DIR, os.path.basename(source))
+        changed |= duplicity_charm.write_atomic(name, content, mode)
+    return changed
 
 
 def update(config, paths):

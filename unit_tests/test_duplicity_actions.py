@@ -5,6 +5,7 @@ import os
 import pytest
 
 import duplicity_actions as a
+from duplicity_records import Outcome
 
 
 class RecordingRunner:
@@ -86,7 +87,7 @@ OUTCOME = {"type": "full", "status": "ok", "backup-id": "2026-12-01T12:00:00Z", 
 def test_do_backup_keeps_upstreams_output_result_beside_the_new_results():
     class Backup(RecordingRunner):
         def backup(self, full=False):
-            return dict(OUTCOME)
+            return Outcome.from_json(OUTCOME)
 
     results = a.do_backup(Backup(), {})
     assert results["backup-type"] == "full" and results["backup-id"] == OUTCOME["backup-id"]
@@ -99,7 +100,7 @@ def test_do_backup_keeps_upstreams_output_result_beside_the_new_results():
 
 def test_do_backup_output_is_capped_and_holds_only_the_statistics():
     outcome = dict(OUTCOME, **{"elapsed-time": "9" * 5000, "warning": "run-after-backup: x"})
-    output = a.backup_output(outcome)
+    output = a.backup_output(Outcome.from_json(outcome))
     assert len(output) <= a.MAX_OUTPUT
     assert "run-after-backup" not in output
 
@@ -449,7 +450,7 @@ def test_run_turns_any_unexpected_error_into_a_short_failure_message(tmp_path, m
         type(error).__name__))
     assert len(failure) <= 300
     recorded = [c for c in broken.calls if c[0] == "record"]
-    assert recorded and recorded[0][1][1]["status"] == "failed"
+    assert recorded and recorded[0][1][1].status == "failed"
 
 
 def test_an_unexpected_error_message_is_redacted(tmp_path, monkeypatch):
@@ -468,9 +469,10 @@ def test_an_unexpected_error_message_is_redacted(tmp_path, monkeypatch):
 def test_do_backup_results_show_a_partial_backup_and_its_errors():
     class Partial:
         def backup(self, full):
-            return {"status": "partial", "type": "full", "backup-id": "2026-12-01T12:00:00Z",
-                    "errors": "1", "unreadable": ["/srv/data/bad"],
-                    "warning": "1 file(s) could not be read and are not in this backup"}
+            return Outcome.from_json({
+                "status": "partial", "type": "full", "backup-id": "2026-12-01T12:00:00Z",
+                "errors": "1", "unreadable": ["/srv/data/bad"],
+                "warning": "1 file(s) could not be read and are not in this backup"})
 
     results = a.do_backup(Partial(), {})
     assert results["status"] == "partial"

@@ -5,6 +5,7 @@ import pytest
 
 import duplicity_config as dc
 import keymaterial
+from duplicity_records import Outcome
 
 KEY_TEXT = keymaterial.openssh_private_key()
 
@@ -525,9 +526,11 @@ def test_a_blocked_status_lists_what_fits_and_counts_the_rest():
 @pytest.mark.parametrize('kwargs', [
     {'results': {'backend': ['remote_user ' + 'x' * 100000]}},
     {'results': {}, 'runtime_problems': ['y' * 100000]},
-    {'results': {}, 'last_backup': {'status': 'failed', 'time': 'z' * 100000, 'error': 'e'}},
-    {'results': {}, 'last_success': {'backup-id': 'i' * 100000, 'type': 'full',
-                                      'end': '2026-01-01T00:00:00Z'}},
+    {'results': {}, 'last_backup': Outcome('backup', 'z' * 100000, status='failed',
+                                           error='e')},
+    {'results': {}, 'last_success': Outcome('backup', '2026-01-01T00:00:00Z',
+                                            backup_id='i' * 100000, type='full',
+                                            end='2026-01-01T00:00:00Z')},
 ])
 def test_every_status_message_is_capped_on_one_line(kwargs):
     kwargs['results'] = dict(kwargs['results'], other=['line one\nline two'])

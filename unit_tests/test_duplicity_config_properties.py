@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import duplicity_config as dc
 import keymaterial
+from duplicity_records import Outcome
 from test_duplicity_config import BACKENDS, HOST_KEY  # each backend's smallest valid setting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,7 +111,8 @@ def test_any_single_config_value_gives_a_short_status_naming_the_key(case):
     assert not any('internal error' in p for p in problems), problems
     state, message = dc.status_message(results, config=config)
     assert len(message) <= dc.STATUS_MESSAGE_MAX and '\n' not in message
-    success = {'backup-id': '2026-01-01T00:00:00Z', 'type': 'full', 'end': '2026-01-01T00:00:00Z'}
+    success = Outcome('backup', '2026-01-01T00:00:00Z', backup_id='2026-01-01T00:00:00Z',
+                      type='full', end='2026-01-01T00:00:00Z')
     later_state, later = dc.status_message(results, config=config, last_success=success)
     assert len(later) <= dc.STATUS_MESSAGE_MAX and later_state == state
     if state == 'blocked':

@@ -15,6 +15,7 @@ import duplicity_charm as charm
 import duplicity_config
 import duplicity_cron
 from duplicity_paths import UnitPaths
+from duplicity_records import Outcome, StatusRecord
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOW = datetime.datetime(2026, 11, 27, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -263,8 +264,12 @@ def test_manual_or_invalid_frequencies_have_no_age_limit(frequency):
 # ----------------------------------------------------------------------------- status_message
 
 def status(**kw):
+    """status_message with the outcomes given as the record's JSON entries."""
     kw.setdefault('now', NOW)
     results = kw.pop('results', VALID)
+    for key in ('last_backup', 'last_success', 'retention'):
+        if key in kw:
+            kw[key] = Outcome.from_json(kw[key])
     return duplicity_config.status_message(results, **kw)
 
 
@@ -345,9 +350,14 @@ def plugin():
     return module
 
 
+def check(plugin, status, max_age, now):
+    """The plugin's check of a status file holding ``status`` (the record's JSON)."""
+    return plugin.check(StatusRecord.from_json(status), max_age, now)
+
+
 def test_the_check_is_critical_when_the_last_backup_failed(plugin):
     failed = failed_backup(60)
-    code, message = plugin.check({'backup': failed, 'last-success': ok_backup(HOUR)}, DAY, NOW)
+    code, message = check(plugin, {'backup': failed, 'last-success': ok_backup(HOUR)}, DAY, NOW)
     assert code == plugin.CRITICAL == 2
     assert message == 'CRITICAL: last backup failed at {}: {}'.format(failed['time'],
                                                                        failed['error'])
@@ -355,20 +365,20 @@ def test_the_check_is_critical_when_the_last_backup_failed(plugin):
 
 def test_the_check_warns_when_the_last_success_is_too_old(plugin):
     good = ok_backup(30 * HOUR)
-    code, message = plugin.check({'backup': good, 'last-success': good}, 26 * HOUR, NOW)
+    code, message = check(plugin, {'backup': good, 'last-success': good}, 26 * HOUR, NOW)
     assert code == plugin.WARNING == 1
     assert message == 'WARNING: last successful backup {} is 30h old (limit 26h)'.format(
         good['backup-id'])
 
 
 def test_the_check_warns_when_an_age_limit_is_set_and_nothing_succeeded(plugin):
-    assert plugin.check({}, DAY, NOW) == (1, 'WARNING: no successful backup recorded')
+    assert check(plugin, {}, DAY, NOW) == (1, 'WARNING: no successful backup recorded')
 
 
 def test_the_check_warns_when_the_retention_run_failed(plugin):
     good = ok_backup(HOUR)
     retention = {'status': 'failed', 'time': stamp(60), 'error': 'remove-older-than failed'}
-    code, message = plugin.check({'backup': good, 'last-success': good, 'retention': retention},
+    code, message = check(plugin, {'backup': good, 'last-success': good, 'retention': retention},
                                  DAY, NOW)
     assert code == plugin.WARNING
     assert message == 'WARNING: retention run failed at {}: remove-older-than failed'.format(
@@ -378,13 +388,13 @@ def test_the_check_warns_when_the_retention_run_failed(plugin):
 def test_the_check_is_ok_after_a_recent_success(plugin):
     good = ok_backup(HOUR, backup_id='2026-11-27T11:00:00Z', kind='full')
     retention = {'status': 'ok', 'time': stamp(30)}
-    assert plugin.check({'backup': good, 'last-success': good, 'retention': retention},
+    assert check(plugin, {'backup': good, 'last-success': good, 'retention': retention},
                         DAY, NOW) == (0, 'OK: last backup 2026-11-27T11:00:00Z (full) ok')
 
 
 def test_without_an_age_limit_an_old_success_is_ok(plugin):
     good = ok_backup(400 * DAY)
-    assert plugin.check({'backup': good, 'last-success': good}, 0, NOW)[0] == plugin.OK
+    assert check(plugin, {'backup': good, 'last-success': good}, 0, NOW)[0] == plugin.OK
 
 
 def test_the_plugin_reads_the_status_file_and_exits_with_the_check_code(plugin, tmp_path, capsys):
@@ -418,7 +428,7 @@ def test_a_partial_last_backup_warns_in_the_status_instead_of_saying_ok():
 
 
 def test_the_check_warns_when_the_last_backup_was_partial(plugin):
-    code, message = plugin.check({'backup': partial_backup(HOUR),
+    code, message = check(plugin, {'backup': partial_backup(HOUR),
                                   'last-success': ok_backup(DAY)}, 2 * DAY, NOW)
     assert code == plugin.WARNING == 1
     assert message.startswith('WARNING: last backup 2026-11-27T02:00:00Z at ')

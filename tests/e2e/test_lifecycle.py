@@ -315,6 +315,13 @@ def test_switch_from_an_upstream_unit_clears_its_footprint_and_restores_its_back
         assert nrpe_rel.data(unit.name).get("primary") == "False", nrpe_rel.data(unit.name)
         with open(os.path.join(PLUGIN_DIR, "check_duplicity_backup"), "rb") as f:
             assert f.read() == (app.charm / "files" / "check_duplicity_backup").read_bytes()
+        # beside it the module it reads the record with; it runs as nagios from there
+        with open(os.path.join(PLUGIN_DIR, "duplicity_records.py"), "rb") as f:
+            assert f.read() == (app.charm / "lib" / "duplicity_records.py").read_bytes()
+        check = subprocess.run(["runuser", "-u", "nagios", "--", os.path.join(
+            PLUGIN_DIR, "check_duplicity_backup"), "/var/lib/charm-duplicity/status/{}.json"
+            .format(slug)], capture_output=True, text=True, cwd="/")
+        assert (check.returncode, check.stdout) == (0, "OK: no backup yet\n"), check
         assert unit.status == ("active", "ready; no backup yet"), unit.status
 
         # upstream's backup is listed; the first backup is full (an incremental would

@@ -1,4 +1,4 @@
-"""Where root may restore to (lib/duplicity_runner.py: check_restore_target,
+"""Where root may restore to (lib/duplicity_restore.py: check_restore_target,
 check_in_place_path and the descriptor walk under them), on a real filesystem with a real
 unprivileged user owning what a user would own.
 
@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-import duplicity_runner as r
+import duplicity_restore as r
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tests"))
