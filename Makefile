@@ -77,11 +77,14 @@ unit: $(VENV)/.done
 
 # Two passes on TEST_WORKERS pytest-xdist workers (0: one process): first the tests that
 # deploy units and may share the machine; then the unit tests next to the tests marked
-# exclusive (a real cron daemon, which would run every other unit's schedule too).
+# exclusive (a real cron daemon, which would run every other unit's schedule too). Workers
+# take whole files, longest first (LONGEST_FIRST in tests/conftest.py; xdist's own order,
+# most tests first, would start the cron test last).
 PYTEST = $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=25
+XDIST_ORDER = --dist loadfile --no-loadscope-reorder
 test: setup lint
-	$(PYTEST) --dist loadfile -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
-	$(PYTEST) --dist loadfile -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
+	$(PYTEST) $(XDIST_ORDER) -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
+	$(PYTEST) $(XDIST_ORDER) -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
 
 # Everything that runs on a unit stays Python 3.8 compatible: on focal the system python3
 # (the cron runner, the NRPE plugin) and the hooks' venv are 3.8.

@@ -30,7 +30,7 @@ sys.path.insert(0, TESTS)
 
 from harness import Model, build_charm  # noqa: E402
 from harness.build import INTERFACES_DIR, LAYERS_DIR, _tree_digest, charm_name  # noqa: E402
-from e2e.helpers import letters  # noqa: E402
+from e2e.helpers import letters, snapshot  # noqa: E402
 
 NAMESPACE_ENV = "CHARM_DUPLICITY_DEMO_NAMESPACE"
 DEFAULT_BUILD_DIR = os.path.join(TESTS, ".work", "demo-build")
@@ -175,27 +175,19 @@ def change_sample(root):
     return ["appended to docs/report.txt", "added new-file.txt", "deleted blob.bin"]
 
 
-def tree(root):
-    """{relative path: ('file', bytes) | ('link', target) | ('dir', None)}"""
-    found = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, root)
-            if os.path.islink(full):
-                found[rel] = ("link", os.readlink(full))
-            elif os.path.isdir(full):
-                found[rel] = ("dir", None)
-            else:
-                with open(full, "rb") as f:
-                    found[rel] = ("file", f.read())
-    return found
+def describe(root, rel, entry):
+    """A snapshot entry for a reader: its size, link target or 'directory'."""
+    if entry == "dir":
+        return "directory"
+    if entry.startswith("link:"):
+        return "-> " + entry[len("link:"):]
+    return "{} bytes".format(os.lstat(os.path.join(root, rel)).st_size)
 
 
 def compare(original, restored):
     """Print a line per entry; returns the number of differences."""
     step("byte-for-byte comparison: {} vs {}".format(original, restored))
-    want, got = tree(original), tree(restored)
+    want, got = snapshot(original), snapshot(restored)
     differences = 0
     for rel in sorted(set(want) | set(got)):
         a, b = want.get(rel), got.get(rel)
@@ -207,18 +199,16 @@ def compare(original, restored):
             verdict = "identical"
         if verdict != "identical":
             differences += 1
-        kind, data = a or b
-        detail = "{} bytes".format(len(data)) if kind == "file" else \
-            ("-> " + data if kind == "link" else "directory")
+        detail = describe(original, rel, a) if a is not None else describe(restored, rel, b)
         say("   {:<9} {:<22} {}".format("ok" if verdict == "identical" else "DIFF", rel,
                                        verdict if verdict != "identical" else detail))
-    files = sum(1 for kind, _ in want.values() if kind == "file")
-    size = sum(len(data) for kind, data in want.values() if kind == "file")
+    files = [rel for rel, entry in want.items() if entry != "dir" and not entry.startswith("link:")]
+    size = sum(os.lstat(os.path.join(original, rel)).st_size for rel in files)
     if differences:
         say("RESULT: {} difference(s) between the data and its restore".format(differences))
     else:
         say("RESULT: the restore is byte-for-byte identical ({} entries, {} files, {} bytes)"
-            .format(len(want), files, size))
+            .format(len(want), len(files), size))
     return differences
 
 

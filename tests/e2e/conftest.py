@@ -17,7 +17,7 @@ _APP_COUNTER = itertools.count()
 
 @pytest.fixture(scope="session")
 def duplicity_charm(build):
-    """The duplicity charm, built with charm build from this checkout (once per session)."""
+    """The duplicity charm, built with charm build from this checkout (once: shared_build)."""
     return build(REPO)
 
 

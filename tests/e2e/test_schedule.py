@@ -142,9 +142,14 @@ def load_runner_module():
 
 def test_cron_runs_scheduled_backups_whose_failure_blocks_the_unit_and_turns_nrpe_critical(
         nrpe_server, cron_daemon, deploy, tmp_path):  # nrpe_server first: torn down last
+    # Two minute boundaries: the backup volume is missing at the first (the destination is a
+    # symlink to a mount point that is not there: duplicity gives up at once on ENOENT, where
+    # it retries other errors for minutes) and back at the second.
     data = tmp_path / "srv"
     make_tree(data, seed=11, files=8, size=2048)
     target = tmp_path / "backups"
+    volume = tmp_path / "volume"
+    os.symlink("/nonexistent-volume-{}/backups".format(tmp_path.name), target)
 
     d = deploy("dup3")
     slug = d.unit_name.replace("/", "-")
@@ -181,31 +186,16 @@ def test_cron_runs_scheduled_backups_whose_failure_blocks_the_unit_and_turns_nrp
     assert monitors == {shortname: {"command": "check_" + shortname}}
     assert run_rendered_check(d.unit_name) == (WARNING, "WARNING: no successful backup recorded\n")
 
-    # 1. cron runs a scheduled backup, recorded as ok
-    good = wait_for_outcome(d.unit_name, "backup",
-                            lambda r: r.get("trigger") == "schedule" and r.get("status") == "ok",
-                            150, "successful scheduled backup")
-    assert good["type"] == "full"
-    d.unit.run_hook("update-status")
-    state, message = d.unit.status
-    assert state == "active" and message.startswith("last backup ok "), message
-    bag = backup_relation_unit_data(d)
-    assert bag["last-backup-status"] == "ok"
-    assert bag["last-backup-type"] in ("full", "incremental")
-    code, output = run_rendered_check(d.unit_name)
-    assert code == OK and output.startswith("OK: last backup "), output
-
-    # 2. the backup volume goes away (the destination is a symlink to a mount point that is
-    # gone; duplicity gives up at once on ENOENT, where it retries other errors for minutes):
-    # the next scheduled run fails
-    aside = tmp_path / "backups-aside"
-    os.rename(target, aside)
-    os.symlink("/nonexistent-volume-{}/backups".format(slug), target)
-    broken_at = utc_stamp()
-    (data / "written-during-the-outage.txt").write_text("kept for the next good run\n")
-    failed = wait_for_outcome(d.unit_name, "backup",
-                              lambda r: r.get("status") == "failed" and r["time"] >= broken_at,
+    # 1. the first scheduled run finds the volume gone and fails; the volume is put back
+    # at once, so that the next minute's run finds it
+    failed = wait_for_outcome(d.unit_name, "backup", lambda r: r.get("status") == "failed",
                               150, "failed scheduled backup")
+    (data / "written-during-the-outage.txt").write_text("kept for the next good run\n")
+    fixed_at = utc_stamp()
+    os.unlink(target)
+    volume.mkdir()
+    os.symlink(str(volume), target)
+    # the failure blocks the unit, is published on the backup relation, NRPE is critical
     assert failed["trigger"] == "schedule"
     assert PASSPHRASE not in failed["error"]
     d.unit.run_hook("update-status")
@@ -215,22 +205,20 @@ def test_cron_runs_scheduled_backups_whose_failure_blocks_the_unit_and_turns_nrp
     code, output = run_rendered_check(d.unit_name)
     assert code == CRITICAL and output.startswith("CRITICAL: last backup failed"), output
 
-    # 3. fixed: the next scheduled run succeeds and clears it
-    fixed_at = utc_stamp()
-    os.unlink(target)
-    os.rename(aside, target)
-    recovered = wait_for_outcome(d.unit_name, "backup",
-                                 lambda r: r.get("status") == "ok" and r["time"] >= fixed_at,
-                                 150, "successful scheduled backup after the fix")
-    assert recovered["trigger"] == "schedule"
+    # 2. the next scheduled run, on the volume again, succeeds and clears the failure
+    good = wait_for_outcome(d.unit_name, "backup",
+                            lambda r: r.get("status") == "ok" and r["time"] >= fixed_at,
+                            150, "successful scheduled backup after the fix")
+    assert good["trigger"] == "schedule" and good["type"] == "full"
     d.unit.run_hook("update-status")
     state, message = d.unit.status
     assert state == "active" and message.startswith("last backup ok "), message
-    assert backup_relation_unit_data(d)["last-backup-status"] == "ok"
+    bag = backup_relation_unit_data(d)
+    assert bag["last-backup-status"] == "ok" and bag["last-backup-type"] == "full"
     code, output = run_rendered_check(d.unit_name)
-    assert code == OK, output
+    assert code == OK and output.startswith("OK: last backup "), output
 
-    # what the scheduled runs backed up restores byte for byte
+    # what the scheduled run backed up restores byte for byte
     d.configure(backup_frequency="manual")
     assert not os.path.exists(cron_file)
     wait_until_unlocked(d.unit_name)
