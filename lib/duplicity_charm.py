@@ -749,8 +749,11 @@ def render_schedule_for(config):
 def assess_status():
     """The one place the unit's status is set, once per hook, at its end."""
     paths = unit_paths()
-    results = _kv().get(KV_RESULTS) or {}
-    runtime = [p for ps in (_kv().get(KV_RUNTIME) or {}).values() for p in ps]
+    runtime_by_kind = dict(_kv().get(KV_RUNTIME) or {})
+    # the credentials' source first: the other groups' problems may follow from it
+    results = dict([("credentials", runtime_by_kind.pop("credentials", []))] +
+                   list((_kv().get(KV_RESULTS) or {}).items()))
+    runtime = [p for ps in runtime_by_kind.values() for p in ps]
     outcome = read_outcome(paths)
     try:
         state, message = duplicity_config.status_message(
