@@ -94,8 +94,9 @@ def test_every_credential_from_a_juju_secret_backs_up_to_moto_and_azurite_and_ro
     # rotation: the server takes a new key only; the old connection string now fails
     old_connection = azurite_server.connection_string
     azurite_server.rotate_key(base64.b64encode(os.urandom(64)).decode())
+    from azure.core.exceptions import ClientAuthenticationError
     from azure.storage.blob import BlobServiceClient
-    with pytest.raises(Exception):
+    with pytest.raises(ClientAuthenticationError):
         list(BlobServiceClient.from_connection_string(old_connection).list_containers())
     (src / "d1" / "after-rotation.txt").write_text("written after the key rotation\n")
     time.sleep(1.1)  # backup ids have a resolution of one second
@@ -107,39 +108,40 @@ def test_every_credential_from_a_juju_secret_backs_up_to_moto_and_azurite_and_ro
     no_failed_backup(d)
 
 
-@pytest.mark.parametrize("case", ["ungranted", "unknown", "wrong-key", "not-a-uri"])
-def test_an_unreadable_credentials_secret_blocks_with_the_command_to_run(deploy, tmp_path,
-                                                                         case):
+def test_an_unreadable_credentials_secret_blocks_with_the_command_to_run(deploy, tmp_path):
+    """Not a URI, unknown, a key of another name, not granted: each blocks the unit with what
+    to run, removes the schedule, echoes no value; granting is then all it takes."""
     d = deploy()
     d.declare(fileset=str(tmp_path))
     d.configure(backend="file", remote_backup_url="file://{}/b".format(tmp_path),
-                encryption_passphrase=PASSPHRASE)
+                encryption_passphrase=PASSPHRASE, backup_frequency="daily")
     assert d.unit.status[0] == "active", d.unit.status
-    secret_value = "do-not-show-" + case
-    if case == "ungranted":
-        uri = d.model.add_secret({"encryption-passphrase": secret_value})
-        expected = "juju grant-secret {} {}".format(uri, d.app.name)
-    elif case == "unknown":
-        uri = "secret:" + "0" * 20
-        expected = "juju secrets"
-    elif case == "wrong-key":
-        uri = d.model.add_secret({"passphrase": secret_value}, grants=[d.app.name])
-        expected = "unknown key(s) passphrase: use "
-    else:
-        uri = secret_value  # a secret pasted into the wrong key is never echoed
-        expected = "not a secret URI"
-    d.configure(credentials_secret=uri)
-    state, message = d.unit.status
-    assert state == "blocked" and message.startswith("credentials_secret: "), message
-    assert expected in message
-    assert not os.path.exists("/etc/cron.d/charm-duplicity-" + d.unit.name.replace("/", "-"))
-    assert d.action("do-backup").status == "failed"
+    cron = "/etc/cron.d/charm-duplicity-" + d.unit.name.replace("/", "-")
+    assert os.path.exists(cron)
+    wrong_key = d.model.add_secret({"passphrase": "do-not-show-wrong-key"},
+                                   grants=[d.app.name])
+    ungranted = d.model.add_secret({"encryption-passphrase": "do-not-show-ungranted"})
+    cases = [
+        ("do-not-show-pasted-value", "not a secret URI"),  # a secret in the wrong key
+        ("secret:" + "0" * 20, "check the URI with `juju secrets`"),
+        (wrong_key, "unknown key(s) passphrase: use "),
+        (ungranted, "run `juju grant-secret {} {}`".format(ungranted, d.app.name)),
+    ]
+    for uri, expected in cases:
+        d.configure(credentials_secret=uri)
+        state, message = d.unit.status
+        assert state == "blocked" and message.startswith("credentials_secret: "), message
+        assert expected in message, message
+        assert not os.path.exists(cron)
+        assert d.action("do-backup").status == "failed"
     text = charm_text(d)
-    assert secret_value not in text and "Traceback" not in text
-    if case == "ungranted":  # granting is all it takes; the next hook reads it
-        d.model.grant_secret(uri, d.app.name)
-        d.unit.run_hook("update-status")
-        assert d.unit.status[0] == "active", d.unit.status
+    assert "do-not-show" not in text and "Traceback" not in text
+    d.model.grant_secret(ungranted, d.app.name)  # the next hook reads it
+    d.unit.run_hook("update-status")
+    assert d.unit.status[0] == "active", d.unit.status
+    assert os.path.exists(cron)
+    assert ("INFO", "encryption_passphrase is set in both the config and credentials_secret: "
+            "the secret's value is used") in d.unit.logs
 
 
 def test_credentials_secret_on_juju_before_3_3_blocks(deploy, tmp_path):
