@@ -27,11 +27,13 @@ class FakeS3Provider:
         """What the requirer's leader published in its application databag."""
         return self.relation.data(self.requirer)
 
-    def publish(self, server, bucket, path="", **extra):
-        """Share ``bucket``/``path`` of an S3Server (moto) and its keys."""
+    def publish(self, server, bucket, path="", access_key=None, secret_key=None, **extra):
+        """Share ``bucket``/``path`` of an S3Server (moto) and its keys (or these: moto
+        accepts any)."""
         data = {"bucket": bucket, "path": path, "endpoint": server.endpoint_url,
                 "region": server.region}
-        keys = {"access-key": server.access_key, "secret-key": server.secret_key}
+        keys = {"access-key": access_key or server.access_key,
+                "secret-key": secret_key or server.secret_key}
         if self.version == 1:
             asked = json.loads(self.requested().get("requested-secrets") or "[]")
             assert set(keys) <= set(asked), "the requirer did not ask for the keys"
