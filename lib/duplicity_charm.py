@@ -759,6 +759,8 @@ def assess_status():
         state, message = duplicity_config.status_message(
             results, runtime, outcome.get("backup"), outcome.get("last-success"),
             config=hookenv.config(), retention=outcome.get("retention"))
+        if state == "active" and _kv().get("duplicity.credentials-shown"):
+            message += "; " + _kv().get("duplicity.credentials-shown")
     except Exception as err:  # a bug must not fail every hook: block and say where to look
         hookenv.log("deriving the status failed: {}".format(type(err).__name__), hookenv.ERROR)
         state, message = "blocked", "the status could not be derived (internal error, see " \

@@ -206,6 +206,7 @@ def resolve(config, secret=None, s3=None, s3_related=False, s3_lost=False,
 KV_SECRET = "duplicity.credentials-secret"      # the URI last read (refresh when it changes)
 KV_S3_SUPPLIED = "duplicity.s3-supplied"        # the config's remote_backup_url then, or None
 KV_NOTES = "duplicity.credentials-notes"        # notes last logged
+KV_SHOWN = "duplicity.credentials-shown"        # where the credentials come from, for the status
 
 
 def _secret_id(uri):
@@ -246,7 +247,10 @@ def load(config, endpoint, env, kv, app, log=None, read=read_secret):
     for key, source in sorted(resolved.sources.items()):
         by_source.setdefault(source, []).append(key)
     notes = list(resolved.notes)
-    if set(by_source) - {"config"}:
+    others = [("credentials_secret" if source == "secret" else source)
+              for source in sorted(by_source) if source != "config"]
+    kv.set(KV_SHOWN, "credentials from {}".format(" and ".join(others)) if others else "")
+    if others:
         notes.append("credentials: " + "; ".join(
             "{} from {}".format(", ".join(keys), "credentials_secret" if source == "secret"
                                 else source) for source, keys in sorted(by_source.items())))

@@ -202,6 +202,9 @@ def test_load_logs_where_credentials_come_from_once():
                  log=logged.append, read=lambda uri, refresh: SecretRead({"aws-access-key-id":
                                                                           "AK"}, None))
     assert logged == ["credentials: aws_access_key_id from credentials_secret"]
+    assert kv[dcr.KV_SHOWN] == "credentials from credentials_secret"  # shown in the status
+    dcr.load(config(), None, {"JUJU_VERSION": "3.4.0"}, kv, "dup")
+    assert kv[dcr.KV_SHOWN] == ""
 
 
 class Endpoint:

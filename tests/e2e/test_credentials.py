@@ -73,7 +73,8 @@ def test_every_credential_from_a_juju_secret_backs_up_to_moto_and_azurite_and_ro
     d.configure(backend="s3", remote_backup_url="s3:///{}/a".format(bucket),
                 s3_endpoint_url=s3_server.endpoint_url, credentials_secret=uri)
     no_credential_in_config(d)
-    assert d.unit.status[0] == "active", d.unit.status
+    assert d.unit.status == ("active", "ready; no backup yet; credentials from "
+                                       "credentials_secret"), d.unit.status
     assert d.model.secret_revision(uri, d.unit) == 1
     backup_and_restore(d, src, tmp_path, "restored-s3", "full")
     assert s3_server.list_keys(bucket, "a/")
@@ -157,8 +158,9 @@ def test_credentials_secret_on_juju_before_3_3_blocks(deploy, tmp_path):
 @pytest.mark.parametrize("version", [0, 1])
 def test_an_s3_provider_is_all_the_s3_backend_needs_and_departing_blocks(
         deploy, tmp_path, s3_server, version):
-    """Relate + backend=s3 + a passphrase: bucket, path, endpoint, region and keys come from
-    the provider (v0 plaintext, v1 secret-extra). Departing blocks; the backups stay."""
+    """Relate + backend=s3 + a passphrase (in a user secret): bucket, path, endpoint, region
+    and keys come from the provider (v0 plaintext, v1 secret-extra). Departing blocks; the
+    backups stay."""
     d = deploy()
     src = tmp_path / "srv"
     make_tree(src, seed=5, files=4, size=1024)
@@ -167,9 +169,12 @@ def test_an_s3_provider_is_all_the_s3_backend_needs_and_departing_blocks(
     assert provider.requested().get("requested-secrets") == '["access-key", "secret-key"]'
     bucket = s3_server.create_bucket("creds-provider-v{}".format(version))
     provider.publish(s3_server, bucket, path="from/provider")
-    d.configure(backend="s3", encryption_passphrase=PASSPHRASE)
+    passphrase = d.model.add_secret({"encryption-passphrase": PASSPHRASE},
+                                    grants=[d.app.name])
+    d.configure(backend="s3", credentials_secret=passphrase)  # as README recommends
     no_credential_in_config(d)
-    assert d.unit.status[0] == "active", d.unit.status
+    assert d.unit.status == ("active", "ready; no backup yet; credentials from "
+                                       "credentials_secret and s3-credentials"), d.unit.status
     backup_and_restore(d, src, tmp_path, "restored", "full")
     keys = s3_server.list_keys(bucket, "from/provider/")
     assert keys
