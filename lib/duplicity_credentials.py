@@ -247,8 +247,9 @@ def load(config, endpoint, env, kv, app, log=None, read=read_secret):
     for key, source in sorted(resolved.sources.items()):
         by_source.setdefault(source, []).append(key)
     notes = list(resolved.notes)
-    others = [("credentials_secret" if source == "secret" else source)
-              for source in sorted(by_source) if source != "config"]
+    others = [name for source, name in (("secret", "credentials_secret"),
+                                        ("s3-credentials", "s3-credentials"))
+              if source in by_source]
     kv.set(KV_SHOWN, "credentials from {}".format(" and ".join(others)) if others else "")
     if others:
         notes.append("credentials: " + "; ".join(

@@ -221,6 +221,14 @@ class Endpoint:
         return self._s3
 
 
+def test_load_shows_the_secret_before_the_relation():
+    kv = KV()
+    dcr.load(config(credentials_secret=URI), Endpoint(True, (PROVIDED, [])),
+             {"JUJU_VERSION": "3.4.0"}, kv, "dup",
+             read=lambda uri, refresh: SecretRead({"encryption-passphrase": "pw"}, None))
+    assert kv[dcr.KV_SHOWN] == "credentials from credentials_secret and s3-credentials"
+
+
 def test_load_blocks_after_the_s3_relation_that_was_used_departs_until_the_operator_acts():
     kv, env = KV(), {"JUJU_VERSION": "3.4.0"}
     assert dcr.load(config(), Endpoint(True, (PROVIDED, [])), env, kv, "dup").problems == []
