@@ -750,13 +750,18 @@ def render_schedule_for(config):
 def assess_status():
     """The one place the unit's status is set, once per hook, at its end."""
     paths = unit_paths()
-    results = _kv().get(KV_RESULTS) or {}
-    runtime = [p for ps in (_kv().get(KV_RUNTIME) or {}).values() for p in ps]
+    runtime_by_kind = dict(_kv().get(KV_RUNTIME) or {})
+    # the credentials' source first: the other groups' problems may follow from it
+    results = dict([("credentials", runtime_by_kind.pop("credentials", []))] +
+                   list((_kv().get(KV_RESULTS) or {}).items()))
+    runtime = [p for ps in runtime_by_kind.values() for p in ps]
     outcome = read_outcome(paths)
     try:
         state, message = duplicity_config.status_message(
             results, runtime, outcome.backup, outcome.last_success,
             config=hookenv.config(), retention=outcome.retention)
+        if state == "active" and _kv().get("duplicity.credentials-shown"):
+            message += "; " + _kv().get("duplicity.credentials-shown")
     except Exception as err:  # a bug must not fail every hook: block and say where to look
         hookenv.log("deriving the status failed: {}".format(type(err).__name__), hookenv.ERROR)
         state, message = "blocked", "the status could not be derived (internal error, see " \

@@ -12,21 +12,41 @@ Flags (design.md section 6):
   explicitly disabled (fixed).
 - ``duplicity.ready``: everything valid, the runner's spec written; backups can run (fixed).
 - ``duplicity.stopped``: the stop hook removed the unit's files; nothing is installed again.
-"""
+- ``duplicity.valid.credentials``: ``credentials_secret`` and the s3-credentials relation
+  (when used) were read without problems; toggled every hook by ``evaluate``.
 
-from charmhelpers.core import hookenv
+Handlers read the *effective* config (``config()``): the charm config with the credentials
+from ``credentials_secret`` and the s3-credentials relation filled in (lib/duplicity_credentials.py).
+"""
+import os
+
+from charmhelpers.core import hookenv, unitdata
 from charms.reactive import (clear_flag, endpoint_from_name, get_flags, hook, is_flag_set, set_flag,
                              toggle_flag, when, when_all, when_any, when_not, when_not_all)
 
 import duplicity_charm as charm
+import duplicity_credentials
 
-VALID = ["duplicity.valid.{}".format(group) for group in charm.GROUPS]
+VALID = ["duplicity.valid.{}".format(group) for group in charm.GROUPS] + [
+    "duplicity.valid.credentials"]
+
+
+@hookenv.cached
+def credentials():
+    return duplicity_credentials.load(hookenv.config(), endpoint_from_name("s3-credentials"),
+                                      os.environ, unitdata.kv(), hookenv.application_name(),
+                                      log=hookenv.log)
+
+
+def config():
+    """The effective config of this hook (read once)."""
+    return credentials().config
 
 
 @when_not("duplicity.installed")
 @when_not("duplicity.stopped")
 def install():
-    ok = charm.install(hookenv.config())
+    ok = charm.install(config())
     toggle_flag("duplicity.installed", ok)
     toggle_flag("duplicity.install-failed", not ok)
 
@@ -35,13 +55,13 @@ def install():
 @when_any("config.changed.install_sources", "config.changed.install_keys",
           "config.changed.backend")
 def update_packages():
-    charm.install(hookenv.config())
+    charm.install(config())
 
 
 @hook("upgrade-charm")
 def upgrade_charm():
     # upstream set duplicity.installed too: do the install work here, whoever installed
-    for flag in charm.upgrade_from_upstream(get_flags(), hookenv.config()):
+    for flag in charm.upgrade_from_upstream(get_flags(), config()):
         clear_flag(flag)
     if not is_flag_set("duplicity.stopped"):
         install()
@@ -54,9 +74,28 @@ def assess_status():
 
 @when("duplicity.installed")
 def evaluate():
-    results = charm.evaluate(hookenv.config(), endpoint_from_name("backup"))
+    results = charm.evaluate(config(), endpoint_from_name("backup"))
     for group, problems in results.items():
         toggle_flag("duplicity.valid.{}".format(group), not problems)
+    charm.set_runtime_problems("credentials", credentials().problems)
+    toggle_flag("duplicity.valid.credentials", not credentials().problems)
+
+
+@hook("secret-changed")
+def secret_changed():
+    """A new revision: config() read it with --refresh; the handlers re-render the files."""
+    hookenv.log("secret-changed: {} revision {}".format(
+        os.environ.get("JUJU_SECRET_ID", "?")[:80], os.environ.get("JUJU_SECRET_REVISION", "?")))
+
+
+@when("endpoint.s3-credentials.changed")
+def s3_credentials_changed():
+    clear_flag("endpoint.s3-credentials.changed")
+
+
+@when("endpoint.s3-credentials.departed")
+def s3_credentials_departed():
+    clear_flag("endpoint.s3-credentials.departed")
 
 
 @when("endpoint.backup.spec-changed")
@@ -72,7 +111,7 @@ def backup_departed():
 
 @when("duplicity.installed", "duplicity.valid.backend", "duplicity.valid.ssh")
 def write_ssh_material():
-    toggle_flag("duplicity.ssh-configured", charm.write_ssh_material(hookenv.config()))
+    toggle_flag("duplicity.ssh-configured", charm.write_ssh_material(config()))
 
 
 @when("duplicity.installed")
@@ -84,7 +123,7 @@ def remove_ssh_material():
 
 @when("duplicity.installed", "duplicity.valid.encryption")
 def prepare_encryption():
-    toggle_flag("duplicity.encryption-ready", charm.prepare_encryption(hookenv.config()))
+    toggle_flag("duplicity.encryption-ready", charm.prepare_encryption(config()))
 
 
 @when("duplicity.installed")
@@ -95,7 +134,7 @@ def encryption_invalid():
 
 @when_all("duplicity.installed", "duplicity.encryption-ready", *VALID)
 def configure():
-    ok = charm.configure(hookenv.config(), endpoint_from_name("backup"))
+    ok = charm.configure(config(), endpoint_from_name("backup"))
     toggle_flag("duplicity.ready", ok)
 
 
@@ -108,7 +147,7 @@ def unconfigure():
 
 @when("duplicity.ready")
 def schedule():
-    charm.render_schedule_for(hookenv.config())
+    charm.render_schedule_for(config())
 
 
 @when("endpoint.backup.joined")
@@ -118,7 +157,7 @@ def publish_outcome():
 
 @when("duplicity.installed")
 def update_nrpe_checks():
-    charm.update_nrpe_checks(hookenv.config())
+    charm.update_nrpe_checks(config())
 
 
 @hook("stop")

@@ -302,8 +302,48 @@ def test_tools_directly(tmp_path):
     assert ('WARNING', '-dash') in o0.logs
     assert json.loads(tool(o0, 'is-leader', '--format=json').stdout) is True
     model.juju_version = '3.4.0'
-    uri = model.add_secret({'password': 's3cret'})
+    uri = model.add_secret({'password': 's3cret'}, grants=['other'])
     assert tool(o0, 'secret-get', uri, 'password').stdout == 's3cret\n'
+
+
+def test_secret_get_follows_juju_grants_revisions_and_tracking(tmp_path):
+    model = Model(tmp_path / 'm', juju_version='3.4.0')
+    host = model.add_application('host')
+    h0 = host.add_unit()
+    o0 = model.add_application('other').add_unit(principal=h0)
+    o0._set_context({'hook': 'config-changed', 'relation_id': None, 'remote_unit': None,
+                     'remote_app': None, 'pending': {}, 'action': None})
+    uri = model.add_secret({'pass-word': 'one'})
+
+    def get(*args):
+        proc = tool(o0, 'secret-get', *args)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    # Juju's answers: not granted, unknown id, malformed URI, unknown key
+    assert get(uri) == (1, '', 'ERROR permission denied\n')
+    assert get('secret:' + '0' * 20) == (1, '', 'ERROR secret "{}" not found\n'.format('0' * 20))
+    assert get('secret:nope')[0] == 1 and 'not valid' in get('secret:nope')[2]
+    model.grant_secret(uri, 'other')
+    assert get(uri, 'nope')[0] == 1
+    # the first read tracks the latest revision; later reads stay on it until --refresh
+    assert json.loads(get(uri, '--format=json')[1]) == {'pass-word': 'one'}
+    assert model.secret_revision(uri, o0) == 1
+    model.update_secret(uri, {'pass-word': 'two'}, run_hooks=False)
+    assert get(uri, 'pass-word')[1] == 'one\n'
+    assert get(uri, 'pass-word', '--peek')[1] == 'two\n'
+    assert model.secret_revision(uri, o0) == 1
+    assert get(uri, 'pass-word', '--refresh')[1] == 'two\n'
+    assert model.secret_revision(uri, o0) == 2
+    assert get(uri, '--peek', '--refresh')[0] == 2
+    # secret://<model>/<id> names the same secret; revoking takes the access away
+    assert get('secret://{}/{}'.format(model.uuid, uri[len('secret:'):]), 'pass-word')[1] == \
+        'two\n'
+    model.revoke_secret(uri, 'other')
+    assert get(uri)[2] == 'ERROR permission denied\n'
+    with pytest.raises(ValueError):
+        model.add_secret({'pass_word': 'x'})  # juju add-secret refuses "_" in keys
+    model.juju_version = '2.9.49'
+    assert get(uri)[0] == 1
 
 
 def test_tool_misuse_fails_the_hook(juju_model, tiny, tmp_path):

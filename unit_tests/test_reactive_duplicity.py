@@ -37,12 +37,17 @@ def known_flags():
              "duplicity.ssh-configured",
              "duplicity.encryption-ready", "duplicity.ready"}
     flags |= {"duplicity.valid.{}".format(g) for g in duplicity_charm.GROUPS}
+    flags.add("duplicity.valid.credentials")
     flags |= {"config.changed"} | {"config.changed.{}".format(k) for k in keys}
     # the interface layer's documented flags (interfaces/backup/provides.py docstring)
     with open(os.path.join(ROOT, "interfaces", "backup", "provides.py")) as f:
         documented = set(re.findall(r"``endpoint\.\{endpoint_name\}\.([a-z-]+)``", f.read()))
     assert {"joined", "departed", "spec-changed"} <= documented
     flags |= {"endpoint.backup.{}".format(s) for s in documented}
+    with open(os.path.join(ROOT, "interfaces", "s3", "requires.py")) as f:
+        documented = set(re.findall(r"``endpoint\.\{endpoint_name\}\.([a-z-]+)``", f.read()))
+    assert {"joined", "available", "changed", "departed"} <= documented
+    flags |= {"endpoint.s3-credentials.{}".format(s) for s in documented}
     flags |= {"endpoint.{}.joined".format(e) for e in endpoints}
     return flags
 
@@ -71,11 +76,12 @@ def test_every_flag_set_in_the_handlers_source_is_known(handlers):
     ("evaluate", {"duplicity.installed"}),
     ("configure", {"duplicity.installed", "duplicity.encryption-ready", "duplicity.valid.backend",
                    "duplicity.valid.ssh", "duplicity.valid.encryption", "duplicity.valid.schedule",
-                   "duplicity.valid.sources", "duplicity.valid.packages"}),
+                   "duplicity.valid.sources", "duplicity.valid.packages",
+                   "duplicity.valid.credentials"}),
     ("unconfigure", {"duplicity.installed", "duplicity.encryption-ready", "duplicity.valid.backend",
                      "duplicity.valid.ssh", "duplicity.valid.encryption",
                      "duplicity.valid.schedule", "duplicity.valid.sources",
-                     "duplicity.valid.packages"}),
+                     "duplicity.valid.packages", "duplicity.valid.credentials"}),
     ("schedule", {"duplicity.ready"}),
     ("write_ssh_material", {"duplicity.installed", "duplicity.valid.backend",
                             "duplicity.valid.ssh"}),

@@ -3,7 +3,9 @@
 One duplicity unit (duplicity 3.x) goes through sftp with a password, a run with a wrong
 password (so failure messages and the blocked status are covered), sftp with a PEM key,
 rsync over SSH with an OpenSSH key, FTPS, S3 (moto) and Azure (Azurite), all with
-passphrase encryption, a daily schedule and a retention period. Every backup is restored
+passphrase encryption, a daily schedule and a retention period; then S3 with the passphrase
+and keys only in a Juju user secret (credentials_secret), and S3 with the keys from an s3
+provider's relation data (v0, plain text in the databag). Every backup is restored
 and compared byte for byte. Then the secrets (passwords, passphrase, the base64 private keys
 and each line of their decoded bodies, the AWS secret key, the Azure account key) are
 searched for in: the argv of every duplicity/ssh/sftp/scp/lftp/rsync/gpg started (recording
@@ -27,6 +29,7 @@ from harness import Model
 from servers.azurite import AzuriteServer, azurite_binary
 from servers.ftp import FtpServer
 from servers.s3 import S3Server
+from servers.s3_provider import FakeS3Provider
 from servers.ssh import SshServer
 
 from .argv_recorder import ArgvRecorder
@@ -34,6 +37,9 @@ from .helpers import (letters, make_tree, non_root_only_files, remove_unit, requ
                       unit_files)
 
 PASSPHRASE = "audit-passphrase-Q7v2r9XkLp"
+SECRET_PASSPHRASE = "audit-juju-secret-passphrase-Hf3kW9"
+SECRET_AWS_KEY = "audit/juju/secret/aws/key/Mn4Pq8Rt2Vx6Zb0Cd"
+PROVIDER_AWS_KEY = "audit/s3/relation/secret/key/Lk7Jh5Gf3Ds1Aq9Wz"
 WRONG_PASSWORD = "audit-wrong-password-Zt4mW8"
 VERSION = "dup3"
 # a login of its own: every SshServer sets its user's password, and other test sessions on the
@@ -91,6 +97,9 @@ class Audit:
             "private_ssh_key ed25519 (base64)": b64(self.ssh.ed25519_key),
             "aws_secret_access_key": self.s3.secret_key,
             "azure account key": self.azure.account_key,
+            "credentials_secret encryption-passphrase": SECRET_PASSPHRASE,
+            "credentials_secret aws-secret-access-key": SECRET_AWS_KEY,
+            "s3-credentials secret-key": PROVIDER_AWS_KEY,
         }
         for kind, key in self.ssh.private_keys.items():
             for n, line in enumerate(key_lines(key)):
@@ -196,12 +205,33 @@ class Audit:
         assert self.ok("list-backups")["count"] == "1"
         assert self.ok("list-current-files")["count"] != "0"
 
+        # credentials only in a Juju user secret (moto takes any keys): a chain of its own
+        uri = self.model.add_secret({"encryption-passphrase": SECRET_PASSPHRASE,
+                                     "aws-access-key-id": "AKIAAUDITJUJUSECRET1",
+                                     "aws-secret-access-key": SECRET_AWS_KEY},
+                                    grants=[self.app.name])
+        self.configure(backend="s3", remote_backup_url="s3:///{}/user-secret".format(bucket),
+                       credentials_secret=uri, encryption_passphrase="", aws_access_key_id="",
+                       aws_secret_access_key="", azure_connection_string="")
+        self.backup_and_restore("user-secret")
+
+        # the keys from an s3 provider's relation data (v0: plain text in its databag)
+        self.provider = FakeS3Provider(self.model, self.app.name, version=0)
+        self.provider.publish(s3, bucket, path="s3-relation", access_key="AKIAAUDITS3RELATION1",
+                              secret_key=PROVIDER_AWS_KEY)
+        self.backup_and_restore("s3-relation")
+        assert s3.list_keys(bucket, "s3-relation/")
+
     # -------------------------------------------------------------- what must be clean
     def tool_calls_text(self):
-        """Every hook tool call, except config-get's output (the config, given to the charm)."""
+        """Every hook tool call, except the output of config-get, secret-get and relation-get
+        on s3-credentials (the credentials given to the charm)."""
         parts = []
         for call in self.unit.tool_calls:
-            if call["tool"] == "config-get":
+            given = call["tool"] in ("config-get", "secret-get") or (
+                call["tool"] == "relation-get" and any(
+                    arg.startswith("s3-credentials:") for arg in call["argv"]))
+            if given:
                 call = {k: v for k, v in call.items() if k != "stdout"}
             parts.append(json.dumps(call, sort_keys=True))
             parts.append(" ".join(call["argv"]))
@@ -227,7 +257,11 @@ class Audit:
         return "\n".join(parts)
 
     def relation_text(self):
-        return json.dumps(self.model.read_state()["relations"])
+        """Every databag but the s3 provider's own (it holds the keys it gives: v0)."""
+        relations = self.model.read_state()["relations"]
+        return json.dumps({rid: {bag: data for bag, data in rel["data"].items()
+                                 if bag != self.provider.name}
+                           for rid, rel in relations.items()})
 
 
 
@@ -269,7 +303,7 @@ def test_the_argv_recorder_saw_duplicity_and_every_program_duplicity_ran(audit):
     commands = {argv[1] for prog, argv in audit.recorder.calls() if prog == "duplicity"}
     assert {"--version", "incr", "restore", "collection-status", "verify"} <= commands, commands
     assert set(audit.steps) == {"sftp-password", "wrong-password", "sftp-key", "rsync-key",
-                                "ftps", "s3", "azure"}
+                                "ftps", "s3", "azure", "user-secret", "s3-relation"}
 
 
 # ---------------------------------------------------------------------------- the audit

@@ -608,6 +608,23 @@ class Tool:
         self.dirty = True
 
     # secrets ---------------------------------------------------------------
+    def find_secret(self, uri=None, label=None):
+        """(uri, record) of a secret by URI (``secret:<id>``, ``secret://<model>/<id>`` or a
+        bare id) or label; Juju's errors otherwise."""
+        secrets = self.data.setdefault('secrets', {})
+        if uri:
+            xid = secret_xid(uri)
+            if xid is None:
+                raise ToolError(f'secret URI "{uri}" not valid')
+            key = 'secret:' + xid
+            if key not in secrets:
+                raise ToolError(f'secret "{xid}" not found')
+            return key, secrets[key]
+        for key, candidate in secrets.items():
+            if label and candidate.get('label') == label:
+                return key, candidate
+        raise ToolError(f'secret "{label}" not found')
+
     def tool_secret_get(self):
         if version_tuple(self.data['model']['juju_version']) < (3, 0):
             raise ToolError('secret-get: command not found (Juju < 3.0)')
@@ -618,24 +635,31 @@ class Tool:
         p.add_argument('uri', nargs='?')
         p.add_argument('key', nargs='?')
         a = p.parse_args(self.args)
-        secrets = self.data.setdefault('secrets', {})
-        secret = None
-        if a.uri:
-            uri = a.uri if a.uri.startswith('secret:') else 'secret:' + a.uri
-            secret = secrets.get(uri)
-        elif a.label:
-            for candidate in secrets.values():
-                if candidate.get('label') == a.label:
-                    secret = candidate
-        else:
+        if not a.uri and not a.label:
             raise UsageError('require either a secret URI or label')
-        if secret is None:
-            raise ToolError(f'secret "{a.uri or a.label}" not found')
-        allowed = secret.get('granted')
-        if allowed is not None and self.app not in allowed \
-                and self.unit not in allowed:
+        if a.peek and a.refresh:
+            raise UsageError('specify one of --peek or --refresh but not both')
+        uri, secret = self.find_secret(a.uri, a.label)
+        owner = secret.get('owner')
+        is_owner = owner == self.app
+        if not is_owner and self.app not in secret.get('grants', []) \
+                and self.unit not in secret.get('grants', []):
             raise ToolError('permission denied')
-        content = secret['content']
+        if is_owner and a.refresh:
+            raise ToolError('secret owner cannot use --refresh')
+        latest = secret['latest']
+        tracked = secret.setdefault('tracked', {})
+        if is_owner or a.peek:
+            revision = latest
+        elif a.refresh or self.unit not in tracked:
+            # a consumer unit's first read tracks the latest revision; --refresh moves it there
+            revision = latest
+            if tracked.get(self.unit) != latest:
+                tracked[self.unit] = latest
+                self.dirty = True
+        else:
+            revision = tracked[self.unit]
+        content = secret['revisions'][str(revision)]
         if a.key:
             if a.key not in content:
                 raise ToolError(f'secret key "{a.key}" not found')
@@ -647,6 +671,19 @@ class Tool:
         a = parser(self.name).parse_args(self.args)
         self.emit(sorted(u for u, s in self.data.get('secrets', {}).items()
                          if s.get('owner') == self.app), a.format)
+
+
+SECRET_XID = re.compile(r'[0-9a-v]{20}')
+
+
+def secret_xid(uri):
+    """The secret's id in ``secret:<id>``, ``secret://<model uuid>/<id>`` or ``<id>``."""
+    text = uri
+    if text.startswith('secret://'):
+        text = text[len('secret://'):].split('/', 1)[-1]
+    elif text.startswith('secret:'):
+        text = text[len('secret:'):]
+    return text if SECRET_XID.fullmatch(text) else None
 
 
 def parse_kv(items):

@@ -7,6 +7,7 @@ state (config, relation data, status, leadership, ...) is one JSON file,
 ``<root>/state.json``, that the hook tools read and write under a lock.
 """
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -236,14 +237,58 @@ class Model:
                           relation=rel, remote_unit=remote_unit,
                           remote_app=remote_app, settle=False)
 
-    # secrets (planned credentials_secret feature) ---------------------------
-    def add_secret(self, content, label=None, owner=None, granted=None,
-                   uri=None):
-        uri = uri or f'secret:{uuidlib.uuid4().hex[:20]}'
+    # secrets ----------------------------------------------------------------
+    def add_secret(self, content, label=None, owner=None, grants=(), uri=None):
+        """A secret (``juju add-secret`` when ``owner`` is None: a user secret; else owned
+        by that application) with revision 1; ``grants``: applications or units that may
+        read it (``juju grant-secret``). Keys must follow Juju's grammar. Returns the URI."""
+        check_secret_content(content)
+        uri = uri or 'secret:' + new_secret_id()
         self._update(lambda d: d['secrets'].__setitem__(uri, {
-            'content': dict(content), 'label': label, 'owner': owner,
-            'granted': granted}))
+            'revisions': {'1': dict(content)}, 'latest': 1, 'label': label,
+            'owner': owner, 'grants': list(grants), 'tracked': {}}))
         return uri
+
+    def grant_secret(self, uri, app):
+        """``juju grant-secret <uri> <app>``."""
+        def grant(d):
+            grants = d['secrets'][uri]['grants']
+            if app not in grants:
+                grants.append(app)
+        self._update(grant)
+
+    def revoke_secret(self, uri, app):
+        """``juju revoke-secret <uri> <app>``."""
+        self._update(lambda d: d['secrets'][uri]['grants'].remove(app))
+
+    def secret_revision(self, uri, unit=None):
+        """The latest revision, or the one ``unit`` tracks (None: it never read it)."""
+        rec = self.read_state()['secrets'][uri]
+        return rec['tracked'].get(unit.name) if unit is not None else rec['latest']
+
+    def update_secret(self, uri, content, run_hooks=True):
+        """``juju update-secret``: a new revision; then, like Juju, ``secret-changed`` on
+        every unit that tracks an older revision (a unit that never read it is not told)."""
+        check_secret_content(content)
+
+        def update(d):
+            rec = d['secrets'][uri]
+            rec['latest'] += 1
+            rec['revisions'][str(rec['latest'])] = dict(content)
+            return rec['latest'], dict(rec['tracked'])
+        revision, tracked = self._update(update)
+        if run_hooks:
+            for app in self.applications.values():
+                for unit in app.units:
+                    if unit.deployed and tracked.get(unit.name, revision) < revision:
+                        self.secret_changed(unit, uri)
+        return revision
+
+    def secret_changed(self, unit, uri):
+        """Run ``secret-changed`` on ``unit`` for ``uri`` (JUJU_SECRET_ID/_REVISION set)."""
+        revision = self.read_state()['secrets'][uri]['latest']
+        return unit.run_hook('secret-changed', env={
+            'JUJU_SECRET_ID': uri, 'JUJU_SECRET_REVISION': str(revision)})
 
     # recorded output ------------------------------------------------------
     def captured_text(self):
@@ -255,6 +300,27 @@ class Model:
             for unit in app.units:
                 parts.append(unit.captured_text())
         return '\n'.join(parts)
+
+
+SECRET_KEY = re.compile(r'^([a-z](?:-?[a-z0-9]){2,})$')  # Juju's grammar of secret keys
+
+
+def check_secret_content(content):
+    """Refuse what ``juju add-secret`` refuses: no keys, a key of another grammar."""
+    if not content:
+        raise ValueError('a secret needs at least one key')
+    for key, value in content.items():
+        if not SECRET_KEY.match(key):
+            raise ValueError(f'invalid secret key {key!r}: lowercase letters, digits and '
+                             'single hyphens, at least 3 characters')
+        if not isinstance(value, str):
+            raise TypeError('secret values are strings')
+
+
+def new_secret_id():
+    """A 20-character id like the xids Juju uses (base32hex, lowercase)."""
+    return ''.join('0123456789abcdefghijklmnopqrstuv'[b % 32]
+                   for b in uuidlib.uuid4().bytes[:10] + uuidlib.uuid4().bytes[:10])
 
 
 class Application:

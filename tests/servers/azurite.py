@@ -44,6 +44,18 @@ class AzuriteServer(ServerProcess):
             raise FileNotFoundError("azurite-blob missing: run tests/setup/install-system.sh")
         os.makedirs(self.location, exist_ok=True)
 
+    def _env(self):
+        if self.account_key == ACCOUNT_KEY:
+            return None
+        # Azurite's custom accounts replace the default one: the old key stops working
+        return dict(os.environ, AZURITE_ACCOUNTS="{}:{}".format(self.account_name,
+                                                                self.account_key))
+
+    def rotate_key(self, new_key):
+        """Restart with ``new_key`` as the account's only key (the data is kept)."""
+        self.account_key = new_key
+        self.restart()
+
     def _command(self):
         return [self.binary, "--blobHost", self.host, "--blobPort", str(self.port),
                 "--location", self.location, "--disableTelemetry", "--skipApiVersionCheck",

@@ -1,0 +1,1 @@
+"""The ``s3`` interface layer, requires side (see README.md, requires.py)."""
