@@ -33,7 +33,9 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import duplicity_helper  # noqa: E402
+import duplicity_secrets  # noqa: E402
 from duplicity_paths import UnitPaths, unit_slug  # noqa: E402
+from duplicity_records import RunnerSpec  # noqa: E402
 
 HOOK_TIMEOUT = 3600
 DEFAULT_RUN_TIMEOUT = 86400      # run_timeout's default: a duplicity run's deadline, seconds
@@ -52,8 +54,6 @@ _STAT_KEYS = {
     "TotalDestinationSizeChange": "destination-size-change",
     "Errors": "errors",
 }
-SECRET_ENV = ("PASSPHRASE", "SIGN_PASSPHRASE", "FTP_PASSWORD", "BACKEND_PASSWORD",
-              "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_CONNECTION_STRING")
 
 
 class OperationError(Exception):
@@ -297,13 +297,7 @@ def classify_failure(text, secrets=(), returncode=None, machine_log="", deadline
     return message[:MAX_MESSAGE]
 
 
-def redact(text, secrets):
-    """text with every secret replaced by ***; validation refuses secrets shorter than
-    duplicity_helper.MIN_SECRET_LENGTH, which could not be replaced without mangling text."""
-    minimum = duplicity_helper.MIN_SECRET_LENGTH
-    for secret in sorted((s for s in secrets if s and len(s) >= minimum), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+redact = duplicity_secrets.redact
 
 
 class Interrupted(OperationError):
@@ -415,24 +409,24 @@ def partial_warning(errors, unreadable):
 class Runner:
     """Runs operations for the unit described by ``spec`` (written by the hooks)."""
 
-    def __init__(self, spec, secret_env, *, root="/"):
-        self.spec = spec
+    def __init__(self, spec, secret_env):
+        self.spec = spec                  # a RunnerSpec: no secret value (see its docstring)
+        self.settings = spec.settings
         self.secret_env = dict(secret_env or {})
-        self.paths = UnitPaths.for_unit(spec["unit"], root=root)
-        self.config = spec["config"]
-        self.version = tuple(spec["version"])
+        self.paths = UnitPaths.for_unit(spec.unit, root=spec.root)
+        self.version = spec.version
 
     @classmethod
     def from_files(cls, spec_file):
-        spec = read_json(spec_file)
-        if spec is None:
-            raise OperationError("the unit is not configured (no {}): see juju status".format(
-                spec_file))
         try:
-            root = spec.get("root", "/")
-            paths = UnitPaths.for_unit(spec["unit"], root=root)
-            if not isinstance(spec.get("config"), dict):
-                raise ValueError("config is not a mapping")
+            with open(spec_file) as f:
+                text = f.read()
+        except OSError:
+            raise OperationError("the unit is not configured (no {}): see juju status".format(
+                spec_file)) from None
+        try:
+            spec = RunnerSpec.from_json(text)
+            paths = UnitPaths.for_unit(spec.unit, root=spec.root)
             if not os.path.isfile(paths.env_file):
                 raise OperationError("the unit's environment file {} is missing: see juju "
                                      "status (the next hook rewrites it)".format(paths.env_file))
@@ -440,7 +434,7 @@ class Runner:
             if not isinstance(secret_env, dict):
                 raise OperationError("the unit's environment file {} is unreadable: see juju "
                                      "status (the next hook rewrites it)".format(paths.env_file))
-            runner = cls(spec, secret_env, root=root)
+            runner = cls(spec, secret_env)
         except OperationError:
             raise
         except Exception as err:
@@ -457,11 +451,7 @@ class Runner:
     # ------------------------------------------------------------ infrastructure
     def secrets(self):
         """Every secret value in the environment file, for redaction."""
-        values = [v for k, v in self.secret_env.items() if k in SECRET_ENV and v]
-        for part in self.secret_env.get("AZURE_CONNECTION_STRING", "").split(";"):
-            if part.startswith(("AccountKey=", "SharedAccessSignature=")):
-                values.append(part.split("=", 1)[1])
-        return values
+        return duplicity_secrets.env_secret_values(self.secret_env)
 
     def log(self, message):
         stamp = utcnow().strftime(ID_FORMAT)
@@ -491,7 +481,7 @@ class Runner:
                     if time.monotonic() >= give_up:
                         holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
                         raise Busy("another duplicity operation is already running for {} "
-                                   "({})".format(self.spec["unit"], holder or "unknown"))
+                                   "({})".format(self.spec.unit, holder or "unknown"))
                     time.sleep(min(1.0, max(0.05, give_up - time.monotonic())))
             os.ftruncate(fd, 0)
             os.pwrite(fd, "{} pid {} since {}".format(
@@ -527,35 +517,31 @@ class Runner:
 
     def context(self, unit=None, gnupg_home="", log_file="", with_selection=False):
         return duplicity_helper.Context(
-            unit=unit or self.spec["unit"],
+            unit=unit or self.spec.unit,
             paths=self.paths,
             version=self.version,
-            duplicity=self.spec.get("duplicity", "duplicity"),
-            encrypt_key=self.spec.get("encrypt_key", ""),
+            duplicity=self.spec.duplicity,
+            encrypt_key=self.spec.encrypt_key,
             gnupg_home=gnupg_home,
-            includes=tuple(self.spec.get("includes", ())) if with_selection else (),
-            excludes=tuple(self.spec.get("excludes", ())) if with_selection else (),
+            includes=self.spec.includes if with_selection else (),
+            excludes=self.spec.excludes if with_selection else (),
             log_file=log_file,
         )
 
     def base_env(self):
         env = {
-            "PATH": self.spec.get("path_env") or "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+            "PATH": self.spec.path_env or "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
                                                  "/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
             "HOME": "/root",
         }
-        env.update(self.spec.get("proxy_env", {}))
+        env.update(self.spec.proxy_env)
         return env
 
     def run_timeout(self):
         """The deadline of one duplicity run, in seconds (config run_timeout)."""
-        try:
-            value = int(self.config.get("run_timeout") or 0)
-        except (TypeError, ValueError):
-            value = 0
-        return value if value > 0 else DEFAULT_RUN_TIMEOUT
+        return self.settings.run_timeout
 
     def duplicity(self, operation, ctx, timeout=None, **params):
         """Run duplicity; return (returncode, output, machine_log).
@@ -571,7 +557,7 @@ class Runner:
         os.close(fd)
         try:
             ctx = ctx.__class__(**{**ctx.__dict__, "log_file": log_file})
-            argv = duplicity_helper.build_argv(operation, self.config, ctx, **params)
+            argv = duplicity_helper.build_argv(operation, self.settings, ctx, **params)
             env = duplicity_helper.merge_env(self.base_env(), self.secret_env, ctx.gnupg_home)
             self.log("run: " + " ".join(argv))
             returncode, output, timed_out = run_with_deadline(argv, env, deadline)
@@ -607,11 +593,11 @@ class Runner:
         """Run the principal's hook scripts of one kind; raise on the first failure."""
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "LANG": "C.UTF-8", "HOME": "/root",
-               "JUJU_UNIT_NAME": self.spec["unit"],
-               "BACKUP_PATHS": ",".join(self.spec.get("includes", ()))}
+               "JUJU_UNIT_NAME": self.spec.unit,
+               "BACKUP_PATHS": ",".join(self.spec.includes)}
         if result is not None:
             env["BACKUP_RESULT"] = result
-        for script in self.spec.get("hooks", {}).get(kind, []):
+        for script in self.spec.hooks.get(kind, ()):
             if not os.path.isfile(script) or not os.access(script, os.X_OK):
                 raise OperationError("{} script {} is missing or not executable".format(
                     kind, script))
@@ -661,7 +647,7 @@ class Runner:
     # ------------------------------------------------------------ operations
     def newest_set(self, unit=None):
         """(backup-id, type) of the newest set in the local archive cache."""
-        name_dir = os.path.join(self.paths.archive_dir, unit_slug(unit or self.spec["unit"]))
+        name_dir = os.path.join(self.paths.archive_dir, unit_slug(unit or self.spec.unit))
         newest = None
         try:
             names = os.listdir(name_dir)
@@ -676,7 +662,7 @@ class Runner:
     def interrupted_set(self, unit=None):
         """backup-id of the set whose backup was interrupted (its partial manifest is kept in
         the archive dir, so the next backup resumes it), or None."""
-        name_dir = os.path.join(self.paths.archive_dir, unit_slug(unit or self.spec["unit"]))
+        name_dir = os.path.join(self.paths.archive_dir, unit_slug(unit or self.spec.unit))
         try:
             names = os.listdir(name_dir)
         except OSError:
@@ -725,8 +711,7 @@ class Runner:
                         self.run_hooks("run-before-backup")
                         output, machine_log = self.check(
                             "backup", self.context(with_selection=True),
-                            full=full or force_full or self.config.get(
-                                "full_if_older_than") == "always")
+                            full=full or force_full or self.settings.full_if_older_than == "always")
                 except OperationError as err:
                     after_error = self.run_after_hooks("run-after-backup", "failed")
                     raise err.__class__(str(err) + (
@@ -765,10 +750,9 @@ class Runner:
         (RETENTION_LOCK_WAIT) for a busy lock (a long backup); still busy then, it is skipped
         (Busy), not recorded as failed."""
         wait = RETENTION_LOCK_WAIT if wait is None else wait
-        period = self.config.get("retention_period", "manual")
-        if period == "manual":
+        older_than = self.settings.retention
+        if not older_than:
             return {"status": "ok", "skipped": "retention_period is manual"}
-        older_than = duplicity_retention_time(period)
         outcome = {"operation": "retention", "time": utcnow().strftime(ID_FORMAT),
                    "older-than": older_than}
         try:
@@ -857,7 +841,7 @@ class Runner:
                           r"(\d+) difference(?:s|\(s\))? found", output)
             if m is None:
                 raise OperationError("verify failed: " + self.failure_reason(output))
-            differences = real_differences(output, self.spec.get("includes", ()))
+            differences = real_differences(output, self.spec.includes)
             return {"files-compared": int(m.group(1)), "differences": len(differences),
                     "result": "ok" if not differences else "differences found",
                     "difference-list": "\n".join(differences[:MAX_LISTED_FILES])}
@@ -1231,9 +1215,7 @@ def real_differences(output, includes):
 
 
 def time_to_id(time):
-    if time and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", time):
-        return time
-    return None
+    return time if duplicity_helper.is_backup_id(time) else None
 
 
 def parse_file_list(output):
@@ -1247,15 +1229,6 @@ def parse_file_list(output):
         if m and m.group(1) != ".":
             files.append(m.group(1))
     return files
-
-
-def duplicity_retention_time(period):
-    """retention_period (30d, 12h, 8w, 6m, 1y) -> duplicity interval (30D, 12h, 8W, 6M, 1Y)."""
-    m = re.match(r"^(\d+)([hdwmy])$", period)
-    if not m:
-        raise OperationError("retention_period {!r} is not valid".format(period))
-    unit = {"h": "h", "d": "D", "w": "W", "m": "M", "y": "Y"}[m.group(2)]
-    return m.group(1) + unit
 
 
 def main(argv=None):

@@ -5,6 +5,8 @@ import pytest
 
 import duplicity_config as dc
 import keymaterial
+from duplicity_secrets import Secrets
+from duplicity_settings import Settings
 
 KEY_TEXT = keymaterial.openssh_private_key()
 
@@ -314,7 +316,9 @@ def test_ssh_config_the_validator_accepts_can_be_written_as_files():
         c = config(backend, private_ssh_key=KEY_B64,
                    known_host_key='# c\n' + keymaterial.host_key() + '\n' + HOST_KEY)
         assert dc.validate_backend(c) == [] and dc.validate_ssh(c) == []
-        files = duplicity_helper.secret_files(c, UnitPaths.for_unit('duplicity/0'))
+        files = duplicity_helper.secret_files(Settings.parse(c, ('/etc',))[0],
+                                              Secrets.from_config(c),
+                                              UnitPaths.for_unit('duplicity/0'))
         assert files
 
 
@@ -326,13 +330,14 @@ def _builds(c, unit='duplicity/0'):
     import duplicity_helper
     from duplicity_paths import UnitPaths
     paths = UnitPaths.for_unit(unit, root='/nonexistent/test')
+    settings, secrets = Settings.parse(c, ('/etc',), unit=unit)[0], Secrets.from_config(c)
     for version in ((0, 8, 22), (2, 1, 4), (3, 2, 1)):
         ctx = duplicity_helper.Context(unit=unit, paths=paths, version=version,
                                        encrypt_key='0' * 40, includes=('/etc',))
         for operation, params in dc.DRY_RUN_OPERATIONS:
-            duplicity_helper.build_argv(operation, c, ctx, **params)
-        duplicity_helper.build_env(c, ctx, {})
-    duplicity_helper.secret_files(c, paths)
+            duplicity_helper.build_argv(operation, settings.duplicity, ctx, **params)
+        duplicity_helper.build_env(settings.duplicity, secrets, ctx, {})
+    duplicity_helper.secret_files(settings, secrets, paths)
 
 
 ENCRYPTED_OPENSSH = keymaterial.openssh_private_key(cipher='aes256-ctr')

@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import duplicity_config as dc
+import duplicity_secrets
+from duplicity_settings import Settings
 import keymaterial
 from test_duplicity_config import BACKENDS, HOST_KEY  # each backend's smallest valid setting
 
@@ -26,7 +28,7 @@ with open(os.path.join(ROOT, 'config.yaml')) as f:
 UNIT = 'duplicity/0'
 MARKER = 'Zq7Mark'
 # Keys whose values may be or carry a secret: a marker planted in them is never shown.
-MAY_BE_SECRET = set(dc.SECRET_KEYS) | {
+MAY_BE_SECRET = set(duplicity_secrets.SECRET_KEYS) | {
     'remote_backup_url', 'known_host_key', 'gpg_public_key', 'ca_certificate',
     's3_endpoint_url', 'install_sources', 'install_keys'}
 # Changing these makes other keys' values wrong: the message may name those instead.
@@ -117,7 +119,8 @@ def test_any_single_config_value_gives_a_short_status_naming_the_key(case):
         names = RELATED.get(key, (key,))
         assert any(name in message for name in names), (key, value, message)
     else:  # it validated: it builds (what the hooks and the runner will do with it)
-        assert not dc.dry_run(config, ['/srv/app'], UNIT)
+        settings = Settings.parse(config, ['/srv/app'], unit=UNIT)[0]
+        assert not dc.dry_run(settings, duplicity_secrets.Secrets.from_config(config), UNIT)
     if key in MAY_BE_SECRET:
         assert MARKER not in message, (key, message)
         assert all(MARKER not in p for p in problems), (key, problems)
