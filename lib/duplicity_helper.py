@@ -354,35 +354,46 @@ def parse_remote(backend, url):
                                       _CREDENTIAL_KEYS.get(backend, 'remote_user/remote_password')))
 
     if backend == 'file':
-        if scheme:
-            if not rest.startswith('/'):
-                raise _url_error(backend, 'file:// must be followed by an absolute path '
-                                          '(three slashes: file:///dir)')
-        elif not rest.startswith('/'):
-            raise _url_error(backend, 'an absolute directory is required')
-        _reject_credentials(backend, rest.split('/', 1)[0])
-        parts = _clean_path(backend, rest)
-        if not parts:
-            raise _url_error(backend, 'the directory must not be /')
-        return Remote(backend=backend, path='/' + '/'.join(parts))
-
+        return _parse_file(scheme, rest)
     if backend == 's3':
         return _parse_s3(scheme, rest)
-
     if backend == 'azure':
-        if not scheme:
-            raise _url_error(backend, 'the azure:// scheme is required')
-        _reject_credentials(backend, rest.split('/', 1)[0])
-        container, _, prefix = rest.partition('/')
-        if prefix.strip('/'):
-            raise _url_error(backend, "duplicity's azure backend stores directly in the container "
-                                      '(no /prefix); give only the container name')
-        if not _CONTAINER_RE.match(container):
-            raise _url_error(backend, 'invalid container name (3-63 lowercase letters, digits '
-                                      'and single hyphens)')
-        return Remote(backend=backend, container=container)
+        return _parse_azure(scheme, rest)
+    return _parse_host(backend, rest)
 
-    # host-based backends: sftp, scp, ftp, ftps, rsync
+
+def _parse_file(scheme, rest):
+    backend = 'file'
+    if scheme:
+        if not rest.startswith('/'):
+            raise _url_error(backend, 'file:// must be followed by an absolute path '
+                                      '(three slashes: file:///dir)')
+    elif not rest.startswith('/'):
+        raise _url_error(backend, 'an absolute directory is required')
+    _reject_credentials(backend, rest.split('/', 1)[0])
+    parts = _clean_path(backend, rest)
+    if not parts:
+        raise _url_error(backend, 'the directory must not be /')
+    return Remote(backend=backend, path='/' + '/'.join(parts))
+
+
+def _parse_azure(scheme, rest):
+    backend = 'azure'
+    if not scheme:
+        raise _url_error(backend, 'the azure:// scheme is required')
+    _reject_credentials(backend, rest.split('/', 1)[0])
+    container, _, prefix = rest.partition('/')
+    if prefix.strip('/'):
+        raise _url_error(backend, "duplicity's azure backend stores directly in the container "
+                                  '(no /prefix); give only the container name')
+    if not _CONTAINER_RE.match(container):
+        raise _url_error(backend, 'invalid container name (3-63 lowercase letters, digits '
+                                  'and single hyphens)')
+    return Remote(backend=backend, container=container)
+
+
+def _parse_host(backend, rest):
+    """The host-based backends: sftp, scp, ftp, ftps, rsync."""
     if rest.startswith('/'):
         raise _url_error(backend, 'the host is missing')
     if backend == 'rsync':
@@ -722,6 +733,36 @@ def restore_destination(target, path=None):
     return posixpath.normpath(posixpath.join(str(target), restore_path(path)))
 
 
+def _common_args(settings, ctx):
+    """The options every operation takes: this unit's cache, name, temp dir, log, encryption
+    and backend options."""
+    common = ['--archive-dir=' + ctx.paths.archive_dir,
+              '--name=' + unit_slug(ctx.unit),
+              '--tempdir=' + ctx.paths.temp_dir,
+              '--verbosity=notice',
+              '--timeout={}'.format(NETWORK_TIMEOUT)]
+    if ctx.log_file:
+        common.append('--log-file=' + ctx.log_file)
+    return common + _encryption_args(settings, ctx) + _backend_args(settings, ctx)
+
+
+def _backup_args(settings, ctx, full):
+    """The backup command: full, or incremental (``incr`` from 2.0 on)."""
+    if backup_type(settings, full) == 'full':
+        return ['full']
+    return ['incremental' if _v(ctx.version) < V_PATH_TO_RESTORE else 'incr']
+
+
+def _backup_options(settings, ctx, full):
+    """The options only a backup takes (2.x refuses them elsewhere)."""
+    options = ['--volsize={}'.format(settings.volsize)]
+    if backup_type(settings, full) == 'incremental':
+        options.append('--full-if-older-than=' + settings.full_if_older_than)
+    if _v(ctx.version) >= V_CONCURRENCY and settings.concurrency > 1:
+        options.append('--concurrency={}'.format(settings.concurrency))
+    return options
+
+
 def backup_type(settings, full=False):
     """'full' or 'incremental': what a backup with these settings asks duplicity for."""
     return 'full' if full or settings.full_if_older_than == 'always' else 'incremental'
@@ -738,29 +779,9 @@ def build_argv(operation, settings, ctx, *, full=False, time=None, path=None, ta
         raise ValueError('unknown operation {!r}'.format(operation))
     version = _v(ctx.version)
     url = target_url(settings, ctx)
-
-    common = ['--archive-dir=' + ctx.paths.archive_dir,
-              '--name=' + unit_slug(ctx.unit),
-              '--tempdir=' + ctx.paths.temp_dir,
-              '--verbosity=notice',
-              '--timeout={}'.format(NETWORK_TIMEOUT)]
-    if ctx.log_file:
-        common.append('--log-file=' + ctx.log_file)
-    common += _encryption_args(settings, ctx)
-    common += _backend_args(settings, ctx)
-
+    common = _common_args(settings, ctx)
     if operation == 'backup':
-        kind = backup_type(settings, full)
-        if kind == 'full':
-            argv = ['full']
-        else:
-            argv = ['incremental' if version < V_PATH_TO_RESTORE else 'incr']
-        argv += common
-        argv.append('--volsize={}'.format(settings.volsize))
-        if kind == 'incremental':
-            argv.append('--full-if-older-than=' + settings.full_if_older_than)
-        if version >= V_CONCURRENCY and settings.concurrency > 1:
-            argv.append('--concurrency={}'.format(settings.concurrency))
+        argv = _backup_args(settings, ctx, full) + common + _backup_options(settings, ctx, full)
         argv += selection_args(ctx)
         argv += ['/', url]
     elif operation == 'collection-status':
@@ -869,17 +890,8 @@ def _openssh_cipher(blob):
     return cipher if len(cipher) == size else None
 
 
-def decode_private_key(value, backend=''):
-    """private_ssh_key (base64 of an OpenSSH or PEM key) -> key bytes with a final newline.
-
-    The one check of private_ssh_key: the validator and the secret-file writer both call
-    it. Accepted: one unencrypted key, ``OPENSSH``, ``RSA``, ``EC`` or ``DSA PRIVATE KEY``,
-    and for rsync over SSH (the OpenSSH client) also PKCS#8 ``PRIVATE KEY``, which
-    duplicity's sftp/scp backend (paramiko) cannot read. A passphrase-protected key is
-    refused: rsync runs ssh in batch mode (no prompt) and paramiko would take
-    remote_password as the key's passphrase, so it could not be used. Messages describe
-    the value, never show any of it.
-    """
+def _key_text(value):
+    """private_ssh_key's base64 decoded to the key's text (ValueError naming the key)."""
     text = ''.join(str(value or '').split())
     if not text:
         raise ValueError('private_ssh_key: it is empty')
@@ -896,6 +908,21 @@ def decode_private_key(value, backend=''):
     if decoded.startswith('PuTTY-User-Key-File'):
         raise ValueError('private_ssh_key: a PuTTY key (.ppk); export it in OpenSSH format '
                          '(puttygen KEY.ppk -O private-openssh -o KEY)')
+    return decoded
+
+
+def decode_private_key(value, backend=''):
+    """private_ssh_key (base64 of an OpenSSH or PEM key) -> key bytes with a final newline.
+
+    The one check of private_ssh_key: the validator and the secret-file writer both call
+    it. Accepted: one unencrypted key, ``OPENSSH``, ``RSA``, ``EC`` or ``DSA PRIVATE KEY``,
+    and for rsync over SSH (the OpenSSH client) also PKCS#8 ``PRIVATE KEY``, which
+    duplicity's sftp/scp backend (paramiko) cannot read. A passphrase-protected key is
+    refused: rsync runs ssh in batch mode (no prompt) and paramiko would take
+    remote_password as the key's passphrase, so it could not be used. Messages describe
+    the value, never show any of it.
+    """
+    decoded = _key_text(value)
     blocks = pem_blocks(decoded)
     if len(blocks) > 1:
         raise ValueError('private_ssh_key: the decoded value holds {} PEM blocks; give one '

@@ -785,3 +785,22 @@ def test_relation_problems_and_package_problems_land_in_their_groups():
     assert results['sources'] == ['relation: bad value']
     assert_names(results['packages'], 'install_sources')
     assert not any(results[g] for g in ('backend', 'ssh', 'encryption', 'schedule'))
+
+
+@pytest.mark.parametrize('backend', ['sftp', 'scp', 'rsync'])
+@pytest.mark.parametrize('key', [keymaterial.pem_private_key('ENCRYPTED PRIVATE KEY'),
+                                 keymaterial.pem_private_key('RSA PRIVATE KEY', headers=(
+                                     'Proc-Type: 4,ENCRYPTED', 'DEK-Info: AES-128-CBC,00')),
+                                 ENCRYPTED_OPENSSH])
+def test_the_validator_and_the_key_file_writer_refuse_an_encrypted_key_alike(backend, key):
+    """One header rule: what validate_ssh says is what writing the key file raises."""
+    import duplicity_helper
+    from duplicity_paths import UnitPaths
+    c = config(backend, private_ssh_key=b64(key))
+    problems = dc.validate_ssh(c)
+    assert len(problems) == 1 and 'passphrase-protected' in problems[0]
+    settings = Settings.parse(dict(c, private_ssh_key=''), ('/etc',))[0]
+    with pytest.raises(ValueError) as err:
+        duplicity_helper.secret_files(settings, Secrets.from_config(c),
+                                      UnitPaths.for_unit('duplicity/0'))
+    assert str(err.value) == problems[0]
