@@ -622,18 +622,19 @@ def _ca_pem(config):
 
 
 def _parse_groups(config, relation_paths, relation_problems, unit):
-    """{group: (parsed value, problems)} for every group."""
-    backend = _guarded("backend", _backend_group, config, unit)
-    remote = backend[0]["remote"] if backend[0] else None
-    return OrderedDict([
-        ("backend", backend),
-        ("ssh", _guarded("ssh", _ssh_group, config, remote)),
-        ("encryption", _guarded("encryption", _encryption_group, config)),
-        ("schedule", _guarded("schedule", _schedule_group, config)),
-        ("sources", _guarded("sources", _sources_group, config, relation_paths,
-                             relation_problems)),
-        ("packages", _guarded("packages", _packages_group, config)),
-    ])
+    """{group: (parsed value, problems)} for every group of GROUPS, in its order."""
+    parsed = OrderedDict()
+    parsers = {
+        "backend": lambda: _backend_group(config, unit),
+        "ssh": lambda: _ssh_group(config, (parsed["backend"][0] or {}).get("remote")),
+        "encryption": lambda: _encryption_group(config),
+        "schedule": lambda: _schedule_group(config),
+        "sources": lambda: _sources_group(config, relation_paths, relation_problems),
+        "packages": lambda: _packages_group(config),
+    }
+    for group in GROUPS:
+        parsed[group] = _guarded(group, parsers[group])
+    return parsed
 
 
 def _settings_of(cls, config, parsed):
@@ -664,7 +665,7 @@ def parse_settings(cls, config, relation_paths=(), relation_problems=(), unit=No
     reports a problem naming the key.
     """
     parsed = _parse_groups(config, relation_paths, relation_problems, unit)
-    results = OrderedDict((group, list(parsed[group][1])) for group in GROUPS)
+    results = OrderedDict((group, list(problems)) for group, (_, problems) in parsed.items())
     settings = _guarded("settings", lambda: (_settings_of(cls, config, parsed), []))[0]
     if settings is None:
         results["backend"].append("the settings could not be assembled (internal error, see "

@@ -804,3 +804,10 @@ def test_the_validator_and_the_key_file_writer_refuse_an_encrypted_key_alike(bac
         duplicity_helper.secret_files(settings, Secrets.from_config(c),
                                       UnitPaths.for_unit('duplicity/0'))
     assert str(err.value) == problems[0]
+
+
+def test_every_group_is_parsed_and_reported_in_the_order_of_the_one_group_list():
+    import duplicity_charm
+    results = dc.validate_all(config('file'), unit='duplicity/0')
+    assert tuple(results) == dc.GROUPS == tuple(dc.KEY_GROUPS)
+    assert duplicity_charm.GROUPS is dc.GROUPS
