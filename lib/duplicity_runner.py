@@ -38,7 +38,6 @@ from duplicity_paths import UnitPaths, unit_slug  # noqa: E402
 from duplicity_records import RunnerSpec  # noqa: E402
 
 HOOK_TIMEOUT = 3600
-DEFAULT_RUN_TIMEOUT = 86400      # run_timeout's default: a duplicity run's deadline, seconds
 KILL_GRACE = 10                  # seconds between SIGTERM and SIGKILL of a run past its deadline
 RETENTION_LOCK_WAIT = 6 * 3600   # how long a scheduled retention run waits for a busy lock
 MAX_MESSAGE = 300                # cap of a failure message (status, action-fail, record)
