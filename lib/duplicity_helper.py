@@ -1094,7 +1094,7 @@ def secret_files(settings, secrets, paths):
     files = []
     remote = settings.duplicity.remote
     if remote.uses_ssh:
-        if secrets.private_ssh_key:
+        if settings.duplicity.ssh_key:
             files.append(SecretFile(paths.ssh_key, decode_private_key(secrets.private_ssh_key,
                                                                       remote.backend)))
         files.append(SecretFile(paths.known_hosts,

@@ -1054,3 +1054,10 @@ def test_ca_file_is_written_for_s3_and_ftps_only():
 def test_rsync_daemon_needs_no_ssh_files():
     config = make_config('rsync', remote_backup_url='host::mod/dir', known_host_key='')
     assert files_by_path(config) == {}
+
+
+def test_a_blank_private_key_is_unset_for_the_validator_the_argv_and_the_key_file():
+    config = make_config('sftp', private_ssh_key=' \n ')
+    assert not any(Settings.parse(config, ('/etc',), unit=UNIT)[1].values())
+    assert not any('IdentityFile' in a for a in h.build_argv('backup', S(config), make_ctx()))
+    assert PATHS.ssh_key not in files_by_path(config)
