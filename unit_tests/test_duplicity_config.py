@@ -799,7 +799,7 @@ def test_the_validator_and_the_key_file_writer_refuse_an_encrypted_key_alike(bac
     c = config(backend, private_ssh_key=b64(key))
     problems = dc.validate_ssh(c)
     assert len(problems) == 1 and 'passphrase-protected' in problems[0]
-    settings = Settings.parse(dict(c, private_ssh_key=''), ('/etc',))[0]
+    settings = Settings.parse(c, ('/etc',))[0]  # the backend group is valid: it builds
     with pytest.raises(ValueError) as err:
         duplicity_helper.secret_files(settings, Secrets.from_config(c),
                                       UnitPaths.for_unit('duplicity/0'))
