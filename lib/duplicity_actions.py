@@ -13,27 +13,12 @@ from duplicity_runner import (MAX_LISTED_FILES, MAX_MESSAGE, ID_FORMAT, Operatio
                               backups_table, check_in_place_path, check_restore_target,
                               unexpected_message, utcnow)
 import duplicity_charm
+import duplicity_helper
+from duplicity_secrets import shown  # parameters here are never secrets
 from duplicity_records import LAST_ACTION, STATISTICS, Outcome  # STATISTICS: duplicity's names
 
-# Patterns are used with re.fullmatch (a trailing newline never passes) and ASCII digits
-# only ([0-9], not \d: duplicity's int() would take other scripts' digits, cron would not).
+# Used with re.fullmatch (a trailing newline never passes), ASCII digits only.
 _UNIT = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*/[0-9]{1,9}")  # Juju names
-_TIME_PATTERNS = [
-    r"now",
-    r"[0-9]{1,12}",                                            # seconds since the epoch
-    r"([0-9]{1,9}[smhDWMY])+",                                 # an interval before now
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
-    r"[0-9]{4}/[0-9]{2}/[0-9]{2}",
-    r"[0-9]{2}/[0-9]{2}/[0-9]{4}",
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})?",  # ISO 8601
-]
-SHOWN_LIMIT = 40
-
-
-def shown(value, limit=SHOWN_LIMIT):
-    """repr(value) capped for a failure message (parameters here are never secrets)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 class ParamError(Exception):
@@ -55,7 +40,7 @@ def check_time(name, value):
                          "seconds since the epoch (e.g. 1665058250)".format(name, shown(value)))
     if isinstance(value, (int, float)):
         value = str(int(value))
-    if not isinstance(value, str) or not any(re.fullmatch(p, value) for p in _TIME_PATTERNS):
+    if not duplicity_helper.is_time(value):
         raise ParamError("{} {} is not a time duplicity understands: use a backup-id from "
                          "list-backups (2026-11-27T02:00:00Z), a date (2026-11-27), an interval "
                          "(3D, 12h, 2W) or now".format(name, shown(value)))

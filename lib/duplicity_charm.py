@@ -21,7 +21,10 @@ import duplicity_cron
 import duplicity_helper
 import duplicity_records
 import duplicity_runner
+import duplicity_secrets
 from duplicity_paths import UnitPaths
+from duplicity_records import RunnerSpec
+from duplicity_settings import Settings
 
 BASE_PACKAGES = ["duplicity", "gnupg"]
 BACKEND_PACKAGES = {
@@ -196,24 +199,18 @@ def detect_duplicity(known=None):
 
 # ---------------------------------------------------------------- secrets
 
-def write_secret_files(config, paths):
-    """SSH key, known_hosts and CA file; remove those the config no longer needs."""
+def write_secret_files(settings, secrets, paths):
+    """SSH key, known_hosts and CA file; remove those the settings no longer need."""
     ensure_dirs(paths)
     os.makedirs(paths.ssh_dir, mode=0o700, exist_ok=True)
-    wanted = {}
-    for secret in duplicity_helper.secret_files(config, paths):
-        if secret.path != paths.env_file:  # render_runtime owns the environment file
-            wanted[secret.path] = secret
+    wanted = {secret.path: secret
+              for secret in duplicity_helper.secret_files(settings, secrets, paths)}
     changed = False
     for path in (paths.ssh_key, paths.known_hosts, paths.ca_file):
         if path in wanted:
             changed |= write_atomic(path, wanted[path].content, wanted[path].mode)
         else:
             changed |= remove(path)
-    for path, secret in wanted.items():
-        if path not in (paths.ssh_key, paths.known_hosts, paths.ca_file):
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            changed |= write_atomic(path, secret.content, secret.mode)
     return changed
 
 
@@ -283,12 +280,6 @@ def import_public_key(config, paths, root_homedir=None):
 
 # ---------------------------------------------------------------- spec for the runner
 
-def public_config(config):
-    """The config without secret values (a secret key maps to whether it is set)."""
-    return {k: (bool(v) if k in duplicity_config.SECRET_KEYS else v)
-            for k, v in sorted(config.items())}
-
-
 def proxy_env():
     env = {}
     for juju_key, key in PROXY_KEYS:
@@ -299,30 +290,25 @@ def proxy_env():
     return env
 
 
-def render_runtime(config, paths, *, unit, duplicity, version, fingerprint, includes, excludes,
-                   hooks):
-    """Write spec.json (no secrets) and the secret environment file; True if either changed."""
+def runner_spec(settings, *, unit, duplicity, version, fingerprint, hooks):
+    """The RunnerSpec of these settings: their non-secret duplicity part, explicitly."""
+    return RunnerSpec(unit=unit, settings=settings.duplicity, duplicity=duplicity,
+                      version=tuple(version), encrypt_key=fingerprint,
+                      includes=settings.includes, excludes=settings.excludes,
+                      hooks={kind: tuple(scripts) for kind, scripts in hooks.items()},
+                      proxy_env=proxy_env(), path_env=os.environ.get("PATH", ""))
+
+
+def render_runtime(settings, secrets, paths, spec):
+    """Write spec.json (no secrets) and the secret environment file, the one writer of
+    each; True if either changed."""
     ensure_dirs(paths)
-    ctx = duplicity_helper.Context(unit=unit, paths=paths, version=tuple(version),
-                                   duplicity=duplicity, encrypt_key=fingerprint,
-                                   includes=tuple(includes), excludes=tuple(excludes))
-    secret_env = {k: v for k, v in duplicity_helper.build_env(config, ctx, {}).items()}
-    spec = {
-        "unit": unit,
-        "duplicity": duplicity,
-        "version": list(version),
-        "config": public_config(config),
-        "encrypt_key": fingerprint,
-        "includes": list(includes),
-        "excludes": list(excludes),
-        "hooks": hooks,
-        "proxy_env": proxy_env(),
-        "path_env": os.environ.get("PATH", ""),
-    }
-    changed = write_atomic(paths.env_file, json.dumps(secret_env, sort_keys=True), 0o600)
-    changed |= write_atomic(paths.spec_file, json.dumps(spec, indent=1, sort_keys=True), 0o600)
+    env = duplicity_helper.env_vars(settings.duplicity, secrets, paths)
+    changed = write_atomic(paths.env_file, json.dumps(env, sort_keys=True), 0o600)
+    changed |= write_atomic(paths.spec_file, spec.to_json(), 0o600)
     if changed:
-        for note in duplicity_helper.notes(config, ctx):
+        ctx = duplicity_helper.Context(unit=spec.unit, paths=paths, version=spec.version)
+        for note in duplicity_helper.notes(settings.duplicity, ctx):
             hookenv.log(note)
     return changed
 
@@ -340,7 +326,8 @@ def cron_fields(frequency, unit, after=0):
     weekday (weekly) or day of month 1-28 (monthly). ``after`` (minutes, under an hour)
     moves the time later, carried into the hour (and past midnight for daily): the retention
     run of a unit is placed ``after`` minutes behind the backup's slot. A cron expression
-    is returned normalised (one space between fields), as duplicity_cron parses it.
+    (parsed when the settings were: duplicity_settings.Schedule) is returned with one space
+    between fields.
     """
     h = _spread(unit)
     minute_of_day = ((h // 60) % 24) * 60 + h % 60 + after
@@ -353,13 +340,13 @@ def cron_fields(frequency, unit, after=0):
         return "{} {} * * {}".format(minute, hour, (h // 1440) % 7)
     if frequency == "monthly":
         return "{} {} {} * *".format(minute, hour, (h // 10080) % 28 + 1)
-    return duplicity_cron.parse(frequency).text
+    return duplicity_cron.normalise(frequency)
 
 
 RETENTION_DELAY = 30  # minutes from a unit's backup slot to its retention run
 
 
-def schedule_entries(config, unit):
+def schedule_entries(schedule, unit):
     """The unit's cron entries: [(when, [operations])], each entry's operations run one
     after the other from one cron line.
 
@@ -372,11 +359,9 @@ def schedule_entries(config, unit):
     - a cron expression on either side: the times the operator gave (with a named
       deletion_frequency: the backup's slot + 30 minutes); the runner's lock keeps a
       backup and a retention run apart.
-    Values are normalised as validation normalised them.
+    ``schedule`` is a parsed duplicity_settings.Schedule.
     """
-    backup = duplicity_cron.normalise(config.get("backup_frequency", "manual"))
-    deletion = duplicity_cron.normalise(config.get("deletion_frequency", "daily"))
-    retention = duplicity_cron.normalise(config.get("retention_period", "manual")) != "manual"
+    backup, deletion, retention = schedule.backup, schedule.deletion, schedule.retention
     entries = []
     if backup != "manual":
         backup_when = cron_fields(backup, unit)
@@ -393,7 +378,7 @@ def schedule_entries(config, unit):
 MAX_COMMAND = 998
 
 
-def schedule_lines(config, unit, runner, spec, log):
+def schedule_lines(schedule, unit, runner, spec, log):
     """(when, command) of each cron line: the runner called directly with the system python3,
     operations of one entry one after the other. A combined line that cron would find too
     long is split: the retention run then goes RETENTION_DELAY minutes after the backup."""
@@ -401,12 +386,11 @@ def schedule_lines(config, unit, runner, spec, log):
         return "; ".join("/usr/bin/python3 {} --spec {} {} >>{} 2>&1".format(
             runner, spec, operation, log) for operation in operations)
     lines = []
-    for when, operations in schedule_entries(config, unit):
+    for when, operations in schedule_entries(schedule, unit):
         if len(operations) > 1 and len(command(operations)) > MAX_COMMAND:
-            deletion = duplicity_cron.normalise(config.get("deletion_frequency"))
-            after = RETENTION_DELAY if deletion in duplicity_cron.NAMED else 0
+            after = RETENTION_DELAY if schedule.deletion in duplicity_cron.NAMED else 0
             lines += [(when, command(["backup"])),
-                      (cron_fields(deletion, unit, after), command(["retention"]))]
+                      (cron_fields(schedule.deletion, unit, after), command(["retention"]))]
         else:
             lines.append((when, command(operations)))
     return lines
@@ -416,11 +400,12 @@ def render_schedule(config, paths, charm_dir):
     """Write the unit's cron file, or remove it when nothing is scheduled or the schedule
     does not validate (a handler may run on a flag set before this hook's config changed:
     nothing cron would refuse is ever written, and rendering never raises)."""
-    if duplicity_config.validate_frequencies(config):
+    schedule, problems = duplicity_config.parse_frequencies(config)
+    if problems:
         return remove(paths.cron_file)
     runner = os.path.join(charm_dir, "lib", "duplicity_runner.py")
     entries = [{"when": when, "command": command} for when, command in schedule_lines(
-        config, paths.unit, runner, paths.spec_file, paths.log_file)]
+        schedule, paths.unit, runner, paths.spec_file, paths.log_file)]
     if not entries:
         return remove(paths.cron_file)
     text = templating.render("duplicity.cron", None, {"unit": paths.unit, "entries": entries},
@@ -498,14 +483,34 @@ def read_outcome(paths):
 # ---------------------------------------------------------------- handler entry points
 # Each takes the config explicitly and records its problems (for assess_status) in unitdata.
 
-GROUPS = ("backend", "ssh", "encryption", "schedule", "sources", "packages")
-KV_RESULTS = "duplicity.validation"
-KV_RUNTIME = "duplicity.runtime-problems"
+# The config groups, one duplicity.valid.<group> flag each: validate_all's groups.
+GROUPS = duplicity_config.GROUPS
+# The unit's state in unitdata: every key the charm reads or writes there.
+KV_RESULTS = "duplicity.validation"            # {group: [problems]} of the last evaluate
+KV_RUNTIME = "duplicity.runtime-problems"      # {kind: [problems]} found while acting
+KV_LEGACY_URL = "duplicity.legacy-url"         # the last note on an upstream URL form
+KV_IMPORTED_KEY = "duplicity.imported-key"     # the gpg_public_key last imported
+KV_FINGERPRINT = "duplicity.fingerprint"       # its fingerprint
+KV_BINARY = "duplicity.binary"                 # detect_duplicity's cache record
+
+# This hook's parses of the config and the backup relation (a hook is one process).
+_PARSED = {}
 
 
 def _kv():
     from charmhelpers.core import unitdata
     return unitdata.kv()
+
+
+def parse(config, endpoint):
+    """(Settings, problems by group, hooks) of config and the backup relation, parsed once
+    per hook whatever the number of handlers that ask."""
+    declared, problems, hooks = relation_spec(endpoint)
+    key = json.dumps([dict(config), declared, problems], sort_keys=True, default=str)
+    if key not in _PARSED:
+        _PARSED[key] = Settings.parse(config, declared, problems, unit=hookenv.local_unit())
+    settings, results = _PARSED[key]
+    return settings, results, hooks
 
 
 def set_runtime_problems(kind, problems):
@@ -658,33 +663,35 @@ def log_legacy_url(config):
     """Log once (each time it changes) how an upstream remote_backup_url form is read."""
     _, note = duplicity_helper.translate_legacy_url(config.get("backend") or "",
                                                    config.get("remote_backup_url") or "")
-    if note != (_kv().get("duplicity.legacy-url") or ""):
-        _kv().set("duplicity.legacy-url", note)
+    if note != (_kv().get(KV_LEGACY_URL) or ""):
+        _kv().set(KV_LEGACY_URL, note)
         if note:
             hookenv.log("remote_backup_url: {}".format(note))
 
 
 def evaluate(config, endpoint):
     log_legacy_url(config)
-    paths, problems, _ = relation_spec(endpoint)
-    results = duplicity_config.validate_all(config, paths, problems, unit=hookenv.local_unit())
+    _, results, _ = parse(config, endpoint)
     _kv().set(KV_RESULTS, results)
     return results
 
 
-def write_ssh_material(config):
+def write_ssh_material(config, endpoint=None):
     """Write the secret files the backend needs; True when SSH material is in place.
 
     Validation dry-runs the same builders, so this does not fail on config; should it,
     the unit blocks with the message (naming the key) instead of the hook failing.
     """
+    settings, results, _ = parse(config, endpoint)
+    if results["backend"] or results["ssh"]:  # a flag set before this hook's config changed
+        return False
     try:
-        write_secret_files(config, unit_paths())
+        write_secret_files(settings, duplicity_secrets.Secrets.from_config(config), unit_paths())
     except ValueError as err:
         set_runtime_problems("secret-files", [str(err)])
         return False
     set_runtime_problems("secret-files", [])
-    return duplicity_config.ssh_needed(config)
+    return settings.uses_ssh
 
 
 def remove_ssh_material():
@@ -698,7 +705,7 @@ def prepare_encryption(config):
     """Import gpg_public_key when it changed; True when encryption is usable."""
     paths = unit_paths()
     key = (config.get("gpg_public_key") or "").strip()
-    if key and _kv().get("duplicity.imported-key") == key and os.path.exists(
+    if key and _kv().get(KV_IMPORTED_KEY) == key and os.path.exists(
             os.path.join(paths.gnupg_home, "pubring.kbx")):
         return True
     try:
@@ -707,8 +714,8 @@ def prepare_encryption(config):
         set_runtime_problems("encryption", [str(err)])
         return False
     set_runtime_problems("encryption", [])
-    _kv().set("duplicity.fingerprint", fingerprint)
-    _kv().set("duplicity.imported-key", key)
+    _kv().set(KV_FINGERPRINT, fingerprint)
+    _kv().set(KV_IMPORTED_KEY, key)
     if fingerprint:
         hookenv.log("gpg_public_key imported: backups are encrypted to {}".format(fingerprint))
     return True
@@ -716,21 +723,21 @@ def prepare_encryption(config):
 
 def configure(config, endpoint):
     paths = unit_paths()
-    includes, _, hooks = relation_spec(endpoint)
-    includes = duplicity_config.backup_paths(config, includes)
-    excludes = duplicity_config.split_list(config.get("exclude_paths", ""))
+    settings, results, hooks = parse(config, endpoint)
+    if any(results.values()):  # a flag set before this hook's config changed
+        return False
     try:
-        duplicity, version, record = detect_duplicity(_kv().get("duplicity.binary"))
-        _kv().set("duplicity.binary", record)
+        duplicity, version, record = detect_duplicity(_kv().get(KV_BINARY))
+        _kv().set(KV_BINARY, record)
     except (ValueError, OSError, subprocess.SubprocessError) as err:
         set_runtime_problems("duplicity", ["cannot run duplicity: {}".format(err)])
         return False
     set_runtime_problems("duplicity", [])
-    if render_runtime(config, paths, unit=paths.unit, duplicity=duplicity, version=version,
-                      fingerprint=_kv().get("duplicity.fingerprint") or "",
-                      includes=includes, excludes=excludes, hooks=hooks):
+    spec = runner_spec(settings, unit=paths.unit, duplicity=duplicity, version=version,
+                       fingerprint=_kv().get(KV_FINGERPRINT) or "", hooks=hooks)
+    if render_runtime(settings, duplicity_secrets.Secrets.from_config(config), paths, spec):
         hookenv.log("runner spec updated: duplicity {} at {}, {} paths".format(
-            ".".join(map(str, version)), duplicity, len(includes)))
+            ".".join(map(str, version)), duplicity, len(settings.includes)))
     return True
 
 

@@ -11,23 +11,17 @@ from collections import OrderedDict
 
 import duplicity_cron
 import duplicity_helper
+import duplicity_secrets
+from duplicity_secrets import shown
+from duplicity_settings import DEFAULT_RUN_TIMEOUT, DuplicitySettings, Schedule, Settings
 
-SSH_BACKENDS = ("sftp", "scp", "rsync")
 NAMED_FREQUENCIES = ("hourly", "daily", "weekly", "monthly")
-# Config keys whose values are secrets: never logged, never in status or spec files.
-SECRET_KEYS = (
-    "remote_password",
-    "private_ssh_key",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "azure_connection_string",
-    "encryption_passphrase",
-)
+BACKUP_NAMED = ("manual",) + NAMED_FREQUENCIES    # what backup_frequency may name
+DELETION_NAMED = ("hourly", "daily")               # what deletion_frequency may name
 
 # whole values only (fullmatch), ASCII digits only: "30d\n" and "٣d" are refused
 _RETENTION = re.compile(r"([0-9]+)([hdwmy])")
 _MAX_AGE = re.compile(r"([0-9]+)([mhdw])")
-_DUP_INTERVAL = re.compile(r"([0-9]+[smhDWMY])+")
 _KEY_ID = re.compile(r"(0x)?[0-9A-Fa-f]{8,40}")  # used with fullmatch
 _APT_SOURCE = re.compile(  # used with fullmatch
     r"distro|proposed|distro-proposed|ppa:[A-Za-z0-9.+_-]+/[A-Za-z0-9.+_-]+"
@@ -42,19 +36,6 @@ def split_list(value):
     return [item for item in re.split(r"[,\s]+", value or "") if item]
 
 
-def ssh_needed(config):
-    """True when the backend reaches its server over SSH (rsync daemon URLs do not)."""
-    backend = config.get("backend", "")
-    if backend in ("sftp", "scp"):
-        return True
-    return backend == "rsync" and "::" not in (config.get("remote_backup_url") or "")
-
-
-def shown(value, limit=duplicity_helper.SHOWN_LIMIT):
-    """A non-secret value for a message, capped (see duplicity_helper.shown)."""
-    return duplicity_helper.shown(value, limit)
-
-
 def _text(config, key):
     """config[key] as a string ('' when unset or not a string)."""
     value = config.get(key)
@@ -64,7 +45,7 @@ def _text(config, key):
 def _secret_problems(config, keys):
     """Set secrets too short to be kept out of messages (see MIN_SECRET_LENGTH)."""
     problems = []
-    minimum = duplicity_helper.MIN_SECRET_LENGTH
+    minimum = duplicity_secrets.MIN_SECRET_LENGTH
     for key in keys:
         value = config.get(key)
         if value is None or value == "":
@@ -77,25 +58,21 @@ def _secret_problems(config, keys):
     return problems
 
 
-def validate_backend(config, unit=None):
-    problems = []
-    backend = config.get("backend", "")
+def _remote_problems(config, backend):
+    """(Remote or None, problems) of remote_backup_url for backend."""
     url = _text(config, "remote_backup_url")
-    if not backend:
-        return ["backend is not set: choose one of {} (juju config <app> backend=...)".format(
-            ", ".join(duplicity_helper.BACKENDS))]
-    if backend not in duplicity_helper.BACKENDS:
-        return ["backend {} is not supported: use one of {}".format(
-            shown(backend), ", ".join(duplicity_helper.BACKENDS))]
-    remote = None
     if not url.strip():
-        problems.append("remote_backup_url is not set: the {} backend needs a destination".format(
-            backend))
-    else:
-        try:
-            remote = duplicity_helper.read_remote(backend, url)
-        except ValueError as err:
-            problems.append(str(err))
+        return None, ["remote_backup_url is not set: the {} backend needs a destination".format(
+            backend)]
+    try:
+        return duplicity_helper.read_remote(backend, url), []
+    except ValueError as err:
+        return None, [str(err)]
+
+
+def _credential_problems(config, backend):
+    """The credentials each backend needs, and what its consumer can carry."""
+    problems = []
     if backend in ("ftp", "ftps"):
         for key in ("remote_user", "remote_password"):
             if not config.get(key):
@@ -108,7 +85,7 @@ def validate_backend(config, unit=None):
     if backend in ("sftp", "scp") and not config.get("remote_user"):
         problems.append("remote_user is not set: the {} backend needs it".format(backend))
     user = _text(config, "remote_user").strip()
-    if user and backend in ("sftp", "scp", "rsync", "ftp", "ftps"):
+    if user and backend in duplicity_secrets.PASSWORD_BACKENDS:
         problem = duplicity_helper.user_problem(backend, user)
         if problem:
             problems.append("remote_user " + problem)
@@ -118,23 +95,46 @@ def validate_backend(config, unit=None):
                 problems.append("{} is not set: the s3 backend needs it".format(key))
     if backend == "azure" and not config.get("azure_connection_string"):
         problems.append("azure_connection_string is not set: the azure backend needs it")
-    if backend == "azure" and remote is not None and unit:
-        try:
-            duplicity_helper.azure_container(remote, unit)
-        except ValueError as err:
-            problems.append(str(err))
-    problems += _secret_problems(config, ("remote_password", "aws_access_key_id",
-                                          "aws_secret_access_key", "azure_connection_string"))
+    return problems + _secret_problems(config, ("remote_password", "aws_access_key_id",
+                                                "aws_secret_access_key",
+                                                "azure_connection_string"))
+
+
+def _s3_problems(config, backend, remote):
+    """(endpoint in effect, region, problems) of s3_endpoint_url and s3_region_name."""
+    problems = []
     endpoint = _text(config, "s3_endpoint_url").strip()
     if endpoint and not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+(/[^\s@?#]*)?", endpoint):
         # not shown: an endpoint URL may carry credentials (https://key:secret@host)
         problems.append("s3_endpoint_url is not an http(s) URL without credentials or query, "
                         "e.g. https://rgw.example.com")
+    endpoint = endpoint or (remote.endpoint if remote is not None else "")
     region = _text(config, "s3_region_name").strip()
     if backend == "s3" and region:
-        problem = duplicity_helper.region_problem(region, endpoint or (remote and remote.endpoint))
+        problem = duplicity_helper.region_problem(region, endpoint)
         if problem:
             problems.append("s3_region_name " + problem)
+    return endpoint, region, problems
+
+
+def _backend_group(config, unit=None):
+    """(the backend group's DuplicitySettings fields, or None, problems)."""
+    backend = config.get("backend", "")
+    if not backend:
+        return None, ["backend is not set: choose one of {} (juju config <app> backend=...)".format(
+            ", ".join(duplicity_helper.BACKENDS))]
+    if backend not in duplicity_helper.BACKENDS:
+        return None, ["backend {} is not supported: use one of {}".format(
+            shown(backend), ", ".join(duplicity_helper.BACKENDS))]
+    remote, problems = _remote_problems(config, backend)
+    problems += _credential_problems(config, backend)
+    if backend == "azure" and remote is not None and unit:
+        try:
+            duplicity_helper.azure_container(remote, unit)
+        except ValueError as err:
+            problems.append(str(err))
+    endpoint, region, s3_problems = _s3_problems(config, backend, remote)
+    problems += s3_problems
     ca = _text(config, "ca_certificate")
     if ca and not _PEM_CERT.search(ca):
         problems.append("ca_certificate is not a PEM certificate "
@@ -144,13 +144,35 @@ def validate_backend(config, unit=None):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append("{} must be a whole number of at least 1, not {}".format(
                 key, shown(value)))
-    return problems
+    if problems:
+        return None, problems
+    user = _text(config, "remote_user").strip() or remote.user
+    return dict(backend=backend, remote=remote,
+                user=user if backend in duplicity_secrets.PASSWORD_BACKENDS else "",
+                password=bool(config.get("remote_password")), ca_certificate=bool(ca.strip()),
+                s3_endpoint=endpoint, s3_region=region, volsize=config["volsize"],
+                concurrency=config["concurrency"]), []
 
 
-def validate_ssh(config):
-    """SSH material, needed for sftp, scp and rsync over SSH only."""
-    if not ssh_needed(config):
-        return []
+def validate_backend(config, unit=None):
+    return _backend_group(config, unit)[1]
+
+
+def ssh_needed(config):
+    """True when the backend reaches its server over SSH (Remote.uses_ssh; rsync daemon URLs
+    do not). A URL that cannot be read counts as SSH for the backends that can use it, so
+    the SSH material is checked along with the URL."""
+    backend = config.get("backend", "")
+    try:
+        return duplicity_helper.read_remote(backend, _text(config, "remote_backup_url")).uses_ssh
+    except ValueError:
+        return backend in duplicity_helper.SSH_BACKENDS
+
+
+def _ssh_group(config, remote=None):
+    """(known_hosts lines, problems): SSH material, needed for sftp, scp and rsync over SSH."""
+    if not (remote.uses_ssh if remote is not None else ssh_needed(config)):
+        return (), []
     problems = []
     backend = config["backend"]
     key = _text(config, "private_ssh_key")
@@ -166,21 +188,27 @@ def validate_ssh(config):
     if not hosts.strip():
         problems.append("known_host_key is not set: the {} backend verifies the server's host key; "
                         "give the output of ssh-keyscan -p PORT HOST".format(backend))
-        return problems
-    try:
-        remote = duplicity_helper.read_remote(backend, _text(config, "remote_backup_url"))
-        host, port = remote.host, remote.port
-    except ValueError:  # validate_backend names the URL
-        host, port = "host", 22
-    try:  # the same function writes the known_hosts file
-        duplicity_helper.known_hosts_lines(hosts, host, port)
+        return (), problems
+    host, port = (remote.host, remote.port) if remote is not None else ("host", 22)
+    try:  # validate_backend names a URL that cannot be read
+        lines = tuple(duplicity_helper.known_hosts_lines(hosts, host, port))
     except ValueError as err:
-        problems.append(str(err))
-    return problems
+        return (), problems + [str(err)]
+    return lines, problems
+
+
+def validate_ssh(config):
+    """SSH material, needed for sftp, scp and rsync over SSH only."""
+    try:
+        remote = duplicity_helper.read_remote(config.get("backend", ""),
+                                              _text(config, "remote_backup_url"))
+    except ValueError:
+        remote = None
+    return _ssh_group(config, remote)[1]
 
 
 def _private_key_problems(value, backend=""):
-    try:  # the same function writes the key file
+    try:  # the same function reads the key when its file is written
         duplicity_helper.decode_private_key(value, backend)
     except ValueError as err:
         return [str(err)]
@@ -192,10 +220,21 @@ def is_key_id(value):
     return bool(_KEY_ID.fullmatch(value or ""))
 
 
+def encryption_mode(config):
+    """'disabled', 'public-key', 'passphrase' or '' (nothing configured)."""
+    if config.get("disable_encryption") in (True, "true", "True", 1):
+        return "disabled"
+    if _text(config, "gpg_public_key").strip():
+        return "public-key"
+    if config.get("encryption_passphrase"):
+        return "passphrase"
+    return ""
+
+
 def validate_encryption(config):
     passphrase = config.get("encryption_passphrase", "")
     public_key = _text(config, "gpg_public_key").strip()
-    disabled = bool(config.get("disable_encryption"))
+    disabled = encryption_mode(config) == "disabled"
     if disabled and (passphrase or public_key):
         return ["disable_encryption=true conflicts with encryption_passphrase/gpg_public_key: "
                 "unset one of them"]
@@ -241,9 +280,9 @@ def validate_frequencies(config):
     and retention_period."""
     problems = []
     problems += validate_cron("backup_frequency", config.get("backup_frequency", ""),
-                              ("manual",) + NAMED_FREQUENCIES)
+                              BACKUP_NAMED)
     problems += validate_cron("deletion_frequency", config.get("deletion_frequency", ""),
-                              ("hourly", "daily"))
+                              DELETION_NAMED)
     retention = config.get("retention_period", "")
     m = _RETENTION.fullmatch(retention or "")
     if retention != "manual" and not m:
@@ -254,10 +293,20 @@ def validate_frequencies(config):
     return problems
 
 
+_RETENTION_UNITS = {"h": "h", "d": "D", "w": "W", "m": "M", "y": "Y"}
+
+
+def retention_interval(period):
+    """A valid retention_period (30d, 12h, 8w, 6m, 1y) as a duplicity interval (30D, 12h, 8W,
+    6M, 1Y); '' for manual."""
+    m = _RETENTION.fullmatch(period)
+    return m.group(1) + _RETENTION_UNITS[m.group(2)] if m else ""
+
+
 def validate_schedule(config):
     problems = validate_frequencies(config)
     full = config.get("full_if_older_than", "")
-    if full != "always" and not _DUP_INTERVAL.fullmatch(full or ""):
+    if full != "always" and not duplicity_helper.is_interval(full):
         problems.append("full_if_older_than {} must be always or a duplicity interval such as "
                         "7D, 2W, 1M".format(duplicity_cron.shown(full)))
     max_age = config.get("backup_max_age", "")
@@ -321,6 +370,9 @@ def _glob_regex(glob):
         return re.compile("^" + "".join(out) + "($|/)", re.S)
 
 
+MAX_PATTERN_LENGTH = 4096   # a longer pattern cannot name a path (PATH_MAX)
+
+
 def exclude_pattern_problem(pattern):
     """Why duplicity would refuse one exclude pattern, or why it could never do what is
     meant, or '' when it is fine. The message shows at most 60 characters of the pattern.
@@ -332,6 +384,9 @@ def exclude_pattern_problem(pattern):
     prefix makes the match case-insensitive.
     """
     shown = repr(pattern[:60]) + ("..." if len(pattern) > 60 else "")
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return "exclude_paths has a pattern longer than {} characters (PATH_MAX)".format(
+            MAX_PATTERN_LENGTH)
     if any(not c.isprintable() for c in pattern):
         return "exclude_paths has a pattern with a control character"
     glob, variants = pattern, (pattern,)
@@ -353,8 +408,8 @@ def exclude_pattern_problem(pattern):
             body = variant[:-1] if variant.endswith("/") and variant != "/" else variant
             regex = _glob_regex(body)
             parts = body.split("/")
-            for k in range(1, len(parts)):  # duplicity compiles each leading part too
-                _glob_regex("/".join(parts[:k]))
+            for k in range(1, len(parts) if "[" in body else 0):  # duplicity compiles each
+                _glob_regex("/".join(parts[:k]))                  # leading part too
     except re.error:
         return "exclude_paths has {}: a [...] character class is malformed".format(shown)
     if glob == "/" or regex.match("/"):
@@ -442,6 +497,8 @@ KEY_GROUPS = OrderedDict([
     ("sources", ("aux_backup_directory", "exclude_paths")),
     ("packages", ("install_sources", "install_keys")),
 ])
+# The groups, in the order their problems are reported: the duplicity.valid.<group> flags.
+GROUPS = tuple(KEY_GROUPS)
 # Versions whose command lines the dry run builds: 0.8 (focal, jammy), 2.x (noble), 3.x.
 DRY_RUN_VERSIONS = ((0, 8, 11), (0, 8, 22), (2, 1, 4), (3, 0, 2))
 DRY_RUN_OPERATIONS = (
@@ -465,9 +522,18 @@ def _group_of(message):
     return None, key
 
 
-def dry_run(config, relation_paths=(), unit=None):
+def _argv_too_long(argv):
+    size = sum(len(arg.encode("utf-8", "surrogateescape")) + 1 for arg in argv)
+    if size <= MAX_ARGV_BYTES:
+        return None
+    return ("sources", "aux_backup_directory, the backup relation's filesets and exclude_paths "
+                       "make a duplicity command line of {} KiB, too long to run; declare fewer, "
+                       "broader paths".format(size // 1024))
+
+
+def dry_run(settings, secrets, unit=None):
     """[(group, problem)]: what building every command line, environment and secret file
-    of this config raises, for a representative context of each duplicity version.
+    of these settings raises, for a representative context of each duplicity version.
 
     Anything that validates must build: a builder's error here blocks the unit now instead
     of failing a backup later. Pure: the paths are under a scratch root, nothing is written.
@@ -476,72 +542,154 @@ def dry_run(config, relation_paths=(), unit=None):
 
     unit = unit or DRY_RUN_UNIT
     paths = UnitPaths.for_unit(unit, root="/nonexistent/charm-duplicity-dry-run")
-    includes = tuple(backup_paths(config, relation_paths)) or ("/",)
-    excludes = tuple(split_list(_text(config, "exclude_paths")))
-    encrypt_key = "0" * 40 if duplicity_helper.encryption_mode(config) == "public-key" else ""
-    found = []
+    dup = settings.duplicity
+    encrypt_key = "0" * 40 if dup.encryption == "public-key" else ""
     try:
         for version in DRY_RUN_VERSIONS:
             ctx = duplicity_helper.Context(unit=unit, paths=paths, version=version,
                                            duplicity="/usr/bin/duplicity",
-                                           encrypt_key=encrypt_key, includes=includes,
-                                           excludes=excludes, log_file=paths.log_file)
+                                           encrypt_key=encrypt_key,
+                                           includes=settings.includes or ("/",),
+                                           excludes=settings.excludes, log_file=paths.log_file)
             for operation, params in DRY_RUN_OPERATIONS:
-                argv = duplicity_helper.build_argv(operation, config, ctx, **params)
-                size = sum(len(arg.encode("utf-8", "surrogateescape")) + 1 for arg in argv)
-                if size > MAX_ARGV_BYTES:
-                    found.append(("sources", "aux_backup_directory, the backup relation's "
-                                             "filesets and exclude_paths make a duplicity command "
-                                             "line of {} KiB, too long to run; declare fewer, "
-                                             "broader paths".format(size // 1024)))
-                    return found
-            duplicity_helper.build_env(config, ctx, {})
-        duplicity_helper.secret_files(config, paths)
+                too_long = _argv_too_long(duplicity_helper.build_argv(operation, dup, ctx,
+                                                                      **params))
+                if too_long:
+                    return [too_long]
+            duplicity_helper.build_env(dup, secrets, ctx, {})
+        duplicity_helper.secret_files(settings, secrets, paths)
     except ValueError as err:
         message = str(err)
         group, key = _group_of(message)
         if group is None:
-            message = "the configuration cannot be turned into a duplicity command: " + message
-            group = "backend"
-        found.append((group, message))
-    return found
+            return [("backend", "the configuration cannot be turned into a duplicity command: "
+                     + message)]
+        return [(group, message)]
+    return []
 
 
 def _guarded(name, function, *args):
-    """function(*args), or a problem saying the group could not be checked (never raises)."""
+    """function(*args), or (None, a problem saying the group could not be checked): never
+    raises. function returns (parsed value, problems)."""
     try:
         return function(*args)
     except Exception as err:  # a bug must block the unit, not fail the hook
-        return ["the {} settings could not be checked ({}: internal error, see juju "
-                "debug-log)".format(name, type(err).__name__)]
+        return None, ["the {} settings could not be checked ({}: internal error, see juju "
+                      "debug-log)".format(name, type(err).__name__)]
 
 
-def validate_all(config, relation_paths=(), relation_problems=(), unit=None):
-    """Every group, in the order their problems are reported.
+def _encryption_group(config):
+    problems = validate_encryption(config)
+    return (None if problems else encryption_mode(config)), problems
+
+
+def parse_frequencies(config):
+    """(Schedule or None, problems) of backup_frequency, deletion_frequency and
+    retention_period: what the cron file is rendered from."""
+    problems = validate_frequencies(config)
+    if problems:
+        return None, problems
+    return Schedule(
+        backup=duplicity_cron.frequency(config.get("backup_frequency", ""), BACKUP_NAMED)[0],
+        deletion=duplicity_cron.frequency(config.get("deletion_frequency", ""),
+                                          DELETION_NAMED)[0],
+        retention=config.get("retention_period") != "manual"), []
+
+
+def _schedule_group(config):
+    problems = validate_schedule(config)
+    if problems:
+        return None, problems
+    return dict(schedule=parse_frequencies(config)[0],
+                full_if_older_than=config.get("full_if_older_than"),
+                retention=retention_interval(config.get("retention_period"))), []
+
+
+def _sources_group(config, relation_paths, relation_problems):
+    problems = validate_sources(config, relation_paths, relation_problems)
+    if problems:
+        return None, problems
+    return dict(includes=tuple(backup_paths(config, relation_paths)),
+                excludes=tuple(split_list(_text(config, "exclude_paths")))), []
+
+
+def _packages_group(config):
+    return None, validate_sources_packages(config)
+
+
+def _run_timeout(config):
+    value = config.get("run_timeout")
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return value if ok else DEFAULT_RUN_TIMEOUT
+
+
+def _ca_pem(config):
+    return _text(config, "ca_certificate").strip().replace("\r\n", "\n") + "\n"
+
+
+def _parse_groups(config, relation_paths, relation_problems, unit):
+    """{group: (parsed value, problems)} for every group of GROUPS, in its order."""
+    parsed = OrderedDict()
+    parsers = {
+        "backend": lambda: _backend_group(config, unit),
+        "ssh": lambda: _ssh_group(config, (parsed["backend"][0] or {}).get("remote")),
+        "encryption": lambda: _encryption_group(config),
+        "schedule": lambda: _schedule_group(config),
+        "sources": lambda: _sources_group(config, relation_paths, relation_problems),
+        "packages": lambda: _packages_group(config),
+    }
+    for group in GROUPS:
+        parsed[group] = _guarded(group, parsers[group])
+    return parsed
+
+
+def _settings_of(cls, config, parsed):
+    """The Settings of the parsed groups (a part is None where its group has problems)."""
+    backend, ssh, encryption, schedule, sources = (
+        parsed[group][0] for group in ("backend", "ssh", "encryption", "schedule", "sources"))
+    duplicity = None
+    if backend is not None:
+        extra = dict(encryption=encryption or "", run_timeout=_run_timeout(config),
+                     ssh_key=bool(_text(config, "private_ssh_key").strip()),
+                     passphrase=bool(config.get("encryption_passphrase")))
+        if schedule is not None:
+            extra.update(full_if_older_than=schedule["full_if_older_than"],
+                         retention=schedule["retention"])
+        duplicity = DuplicitySettings(**dict(backend, **extra))
+    return cls(duplicity=duplicity, known_hosts=ssh or (),
+               ca_pem=_ca_pem(config) if backend and backend["ca_certificate"] else "",
+               gpg_public_key=_text(config, "gpg_public_key").strip(),
+               schedule=schedule["schedule"] if schedule else None,
+               **(sources or {}))
+
+
+def parse_settings(cls, config, relation_paths=(), relation_problems=(), unit=None):
+    """(Settings, problems by group): Settings.parse's work (see duplicity_settings).
 
     When the groups the builders read are valid, the builders are dry-run (see dry_run) and
     their errors are filed under the group of the key they name, unless that group already
     reports a problem naming the key.
     """
-    results = OrderedDict([
-        ("backend", _guarded("backend", validate_backend, config, unit)),
-        ("ssh", _guarded("ssh", validate_ssh, config)),
-        ("encryption", _guarded("encryption", validate_encryption, config)),
-        ("schedule", _guarded("schedule", validate_schedule, config)),
-        ("sources", _guarded("sources", validate_sources, config, relation_paths,
-                             relation_problems)),
-        ("packages", _guarded("packages", validate_sources_packages, config)),
-    ])
+    parsed = _parse_groups(config, relation_paths, relation_problems, unit)
+    results = OrderedDict((group, list(problems)) for group, (_, problems) in parsed.items())
+    settings = _guarded("settings", lambda: (_settings_of(cls, config, parsed), []))[0]
+    if settings is None:
+        results["backend"].append("the settings could not be assembled (internal error, see "
+                                  "juju debug-log)")
+        return cls(), results
     if not any(results[group] for group in ("backend", "ssh", "encryption")):
-        for entry in _guarded("build", dry_run, config, relation_paths, unit):
-            if isinstance(entry, str):  # _guarded's own message
-                results["backend"].append(entry)
-                continue
-            group, problem = entry
+        dry = _guarded("build", lambda: (dry_run(
+            settings, duplicity_secrets.Secrets.from_config(config), unit), []))
+        for group, problem in dry[0] or [("backend", p) for p in dry[1]]:
             key = _group_of(problem)[1]
             if not any(key in known for known in results[group]):
                 results[group].append(problem)
-    return results
+    return settings, results
+
+
+def validate_all(config, relation_paths=(), relation_problems=(), unit=None):
+    """Every group's problems, in the order they are reported (Settings.parse's problems)."""
+    return Settings.parse(config, relation_paths, relation_problems, unit)[1]
 
 
 _SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -26,13 +26,13 @@ Version differences handled here (checked against each version's option parser/b
 
 import base64
 import binascii
-import json
 import posixpath
 import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from duplicity_paths import CHARM_SECRET_FILE_PATTERNS, UnitPaths, unit_slug
+from duplicity_secrets import SCRUBBED_ENV, SCRUBBED_ENV_PREFIXES, secret_env, shown
 
 OPERATIONS = ('backup', 'collection-status', 'list-current-files', 'restore', 'verify',
               'remove-older-than', 'remove-all-but-n-full', 'remove-all-inc-of-but-n-full',
@@ -50,14 +50,6 @@ V_PATH_TO_RESTORE = (2, 0)     # --file-to-restore renamed --path-to-restore, 'i
 V_CONCURRENCY = (3, 0)         # --concurrency
 NETWORK_TIMEOUT = 120          # duplicity's --timeout: seconds a backend socket may stay silent
 
-# Environment variables that must never leak from the caller into duplicity: they would
-# override what the charm decides (credentials, key material, ssh agent, rsync shell).
-SCRUBBED_ENV = ('PASSPHRASE', 'SIGN_PASSPHRASE', 'FTP_PASSWORD', 'BACKEND_PASSWORD',
-                'RSYNC_PASSWORD', 'RSYNC_RSH', 'SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'GNUPGHOME',
-                'AZURE_CONNECTION_STRING', 'AZURE_ACCOUNT_NAME', 'AZURE_ACCOUNT_KEY',
-                'AZURE_SHARED_ACCESS_SIGNATURE', 'BOTO_CONFIG', 'BOTO_PATH')
-SCRUBBED_ENV_PREFIXES = ('AWS_',)
-
 AES256_GPG_OPTION = '--cipher-algo=AES256'
 TRUST_GPG_OPTION = '--trust-model=always'
 
@@ -70,8 +62,20 @@ _CONTAINER_RE = re.compile(r'[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]\Z')
 _AWS_HOST_RE = re.compile(r'(^|\.)amazonaws\.com(\.cn)?\Z', re.I)
 _KEY_TYPE_RE = re.compile(r'(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+|'
                           r'[a-z0-9-]+-cert-v01@openssh\.com)\Z')
-_TIME_RE = re.compile(r'[0-9A-Za-z][0-9A-Za-z:+.\-/]*\Z')
-_INTERVAL_RE = re.compile(r'([0-9]+[smhDWMY])+\Z')
+# The one grammar of the duplicity intervals and times the charm hands on (full_if_older_than,
+# the retention interval, the time parameters of the actions), used with re.fullmatch: ASCII
+# digits only ([0-9], not \d: duplicity's int() would take other scripts' digits).
+INTERVAL = r'([0-9]{1,9}[smhDWMY])+'
+BACKUP_ID = r'[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'   # list-backups' ids
+TIME_PATTERNS = (
+    r'now',
+    r'[0-9]{1,12}',                                            # seconds since the epoch
+    INTERVAL,                                                  # an interval before now
+    r'[0-9]{4}-[0-9]{2}-[0-9]{2}',
+    r'[0-9]{4}/[0-9]{2}/[0-9]{2}',
+    r'[0-9]{2}/[0-9]{2}/[0-9]{4}',
+    r'[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})?',  # ISO
+)
 _PORT_RE = re.compile(r'[0-9]{1,5}\Z')
 # User names each backend's consumer can carry (checked with fullmatch):
 # - sftp, scp: paramiko takes the name as given; the charm percent-quotes it in the URL,
@@ -94,12 +98,6 @@ _USER_GRAMMAR = {
 # (utils.validate_region_name) allows upper case too, which only a non-AWS store can use.
 _AWS_REGION_RE = re.compile(r'[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z')
 _BOTO_REGION_RE = re.compile(r'[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\Z')
-# Secrets shorter than this cannot be kept out of messages: the runner redacts values of
-# at least this length only (a shorter one would mangle every message it occurs in), so
-# the validators refuse shorter passwords, passphrases and keys.
-MIN_SECRET_LENGTH = 4
-# Longest echo of a (non-secret) value in a message.
-SHOWN_LIMIT = 40
 # Private key kinds an SSH backend can use (PEM label -> what it is).
 PRIVATE_KEY_LABELS = ('OPENSSH PRIVATE KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY',
                       'DSA PRIVATE KEY', 'PRIVATE KEY')
@@ -189,16 +187,19 @@ def _v(version):
 
 # --------------------------------------------------------------------------- remote URL
 
-def shown(value, limit=SHOWN_LIMIT):
-    """repr(value) for a message, capped at ``limit`` characters (ending with '…').
+def is_interval(value):
+    """True for a duplicity interval (7D, 2W1D, 12h): the INTERVAL grammar."""
+    return isinstance(value, str) and re.fullmatch(INTERVAL, value) is not None
 
-    Only for values that cannot be secret; secrets and values that may carry one (URLs,
-    keys, certificates) are described, never shown.
-    """
-    text = repr(value)
-    if len(text) > limit:
-        text = text[:limit - 1] + '\u2026'
-    return text
+
+def is_time(value):
+    """True for a time duplicity understands, in the grammar the charm accepts (TIME_PATTERNS)."""
+    return isinstance(value, str) and any(re.fullmatch(p, value) for p in TIME_PATTERNS)
+
+
+def is_backup_id(value):
+    """True for a backup-id as list-backups shows it (2026-11-27T02:00:00Z)."""
+    return isinstance(value, str) and re.fullmatch(BACKUP_ID, value) is not None
 
 
 def _url_error(backend, what):
@@ -353,35 +354,46 @@ def parse_remote(backend, url):
                                       _CREDENTIAL_KEYS.get(backend, 'remote_user/remote_password')))
 
     if backend == 'file':
-        if scheme:
-            if not rest.startswith('/'):
-                raise _url_error(backend, 'file:// must be followed by an absolute path '
-                                          '(three slashes: file:///dir)')
-        elif not rest.startswith('/'):
-            raise _url_error(backend, 'an absolute directory is required')
-        _reject_credentials(backend, rest.split('/', 1)[0])
-        parts = _clean_path(backend, rest)
-        if not parts:
-            raise _url_error(backend, 'the directory must not be /')
-        return Remote(backend=backend, path='/' + '/'.join(parts))
-
+        return _parse_file(scheme, rest)
     if backend == 's3':
         return _parse_s3(scheme, rest)
-
     if backend == 'azure':
-        if not scheme:
-            raise _url_error(backend, 'the azure:// scheme is required')
-        _reject_credentials(backend, rest.split('/', 1)[0])
-        container, _, prefix = rest.partition('/')
-        if prefix.strip('/'):
-            raise _url_error(backend, "duplicity's azure backend stores directly in the container "
-                                      '(no /prefix); give only the container name')
-        if not _CONTAINER_RE.match(container):
-            raise _url_error(backend, 'invalid container name (3-63 lowercase letters, digits '
-                                      'and single hyphens)')
-        return Remote(backend=backend, container=container)
+        return _parse_azure(scheme, rest)
+    return _parse_host(backend, rest)
 
-    # host-based backends: sftp, scp, ftp, ftps, rsync
+
+def _parse_file(scheme, rest):
+    backend = 'file'
+    if scheme:
+        if not rest.startswith('/'):
+            raise _url_error(backend, 'file:// must be followed by an absolute path '
+                                      '(three slashes: file:///dir)')
+    elif not rest.startswith('/'):
+        raise _url_error(backend, 'an absolute directory is required')
+    _reject_credentials(backend, rest.split('/', 1)[0])
+    parts = _clean_path(backend, rest)
+    if not parts:
+        raise _url_error(backend, 'the directory must not be /')
+    return Remote(backend=backend, path='/' + '/'.join(parts))
+
+
+def _parse_azure(scheme, rest):
+    backend = 'azure'
+    if not scheme:
+        raise _url_error(backend, 'the azure:// scheme is required')
+    _reject_credentials(backend, rest.split('/', 1)[0])
+    container, _, prefix = rest.partition('/')
+    if prefix.strip('/'):
+        raise _url_error(backend, "duplicity's azure backend stores directly in the container "
+                                  '(no /prefix); give only the container name')
+    if not _CONTAINER_RE.match(container):
+        raise _url_error(backend, 'invalid container name (3-63 lowercase letters, digits '
+                                  'and single hyphens)')
+    return Remote(backend=backend, container=container)
+
+
+def _parse_host(backend, rest):
+    """The host-based backends: sftp, scp, ftp, ftps, rsync."""
     if rest.startswith('/'):
         raise _url_error(backend, 'the host is missing')
     if backend == 'rsync':
@@ -490,34 +502,8 @@ def read_remote(backend, url):
 
 # --------------------------------------------------------------------------- target URL
 
-def _cfg(config, key, default=''):
-    value = config.get(key, default)
-    if value is None:
-        return default
-    return value.strip() if isinstance(value, str) else value
-
-
-def _remote(config):
-    return read_remote(_cfg(config, 'backend'), _cfg(config, 'remote_backup_url'))
-
-
-def _user(config, remote):
-    user = _cfg(config, 'remote_user') or remote.user
-    if user:
-        problem = user_problem(remote.backend, user)
-        if problem:
-            raise ValueError('remote_user: ' + problem)
-    return user
-
-
 def _join(*parts):
     return '/'.join(p.strip('/') for p in parts if p.strip('/'))
-
-
-def s3_endpoint(config, remote=None):
-    """The S3 endpoint URL in effect ('' for AWS): s3_endpoint_url, else the URL's host."""
-    remote = remote or _remote(config)
-    return _cfg(config, 's3_endpoint_url') or remote.endpoint
 
 
 def azure_container(remote, unit):
@@ -539,9 +525,9 @@ def azure_container(remote, unit):
     return container
 
 
-def target_url(config, ctx):
+def target_url(settings, ctx):
     """The duplicity URL of ctx.unit's backups: the remote plus ``/<unit slug>``."""
-    remote = _remote(config)
+    remote = settings.remote
     slug = unit_slug(ctx.unit)
     b = remote.backend
     if b == 'file':
@@ -552,7 +538,7 @@ def target_url(config, ctx):
     if b == 'azure':
         container = azure_container(remote, ctx.unit)
         return 'azure://' + container
-    user = _user(config, remote)
+    user = settings.user
     netloc = (quote(user, safe='') + '@' if user else '') + remote.host
     if remote.port:
         netloc += ':{}'.format(remote.port)
@@ -568,19 +554,8 @@ def target_url(config, ctx):
 
 # --------------------------------------------------------------------------- encryption
 
-def encryption_mode(config):
-    """'disabled', 'public-key', 'passphrase' or '' (nothing configured)."""
-    if _cfg(config, 'disable_encryption', False) in (True, 'true', 'True', 1):
-        return 'disabled'
-    if _cfg(config, 'gpg_public_key'):
-        return 'public-key'
-    if config.get('encryption_passphrase'):
-        return 'passphrase'
-    return ''
-
-
-def _encryption_args(config, ctx):
-    mode = encryption_mode(config)
+def _encryption_args(settings, ctx):
+    mode = settings.encryption
     if mode == 'disabled':
         return ['--no-encryption']
     if mode == 'public-key':
@@ -615,25 +590,20 @@ def ssh_options(paths, with_key=True):
     return opts
 
 
-def _backend_args(config, ctx, remote):
+def _backend_args(settings, ctx):
     args = []
+    remote = settings.remote
     if remote.uses_ssh:
-        with_key = bool(config.get('private_ssh_key'))
-        args += ['--ssh-options=' + o for o in ssh_options(ctx.paths, with_key)]
+        args += ['--ssh-options=' + o for o in ssh_options(ctx.paths, settings.ssh_key)]
         if remote.backend == 'rsync':
             args.append('--rsync-options=' + _rsync_mkdir_option(remote, ctx.unit))
-    if remote.backend == 'ftps' and _cfg(config, 'ca_certificate'):
+    if remote.backend == 'ftps' and settings.ca_certificate:
         args.append('--ssl-cacert-file=' + ctx.paths.ca_file)
     if remote.backend == 's3':
-        endpoint = s3_endpoint(config, remote)
-        if endpoint:
-            args.append('--s3-endpoint-url=' + endpoint)
-        region = _cfg(config, 's3_region_name')
-        if region:
-            problem = region_problem(region, endpoint)
-            if problem:
-                raise ValueError('s3_region_name: ' + problem)
-            args.append('--s3-region-name=' + region)
+        if settings.s3_endpoint:
+            args.append('--s3-endpoint-url=' + settings.s3_endpoint)
+        if settings.s3_region:
+            args.append('--s3-region-name=' + settings.s3_region)
     return args
 
 
@@ -718,10 +688,11 @@ def selection_args(ctx):
 
 
 def _check_time(value, what='time'):
-    value = str(value).strip()
-    if not _TIME_RE.match(value):
-        raise ValueError('{}: {!r} is not a duplicity time (e.g. now, 3D, 2W, '
-                         '2024-01-31T12:00:00Z)'.format(what, value))
+    """A time the caller checked (is_time): a guard, never a second grammar."""
+    value = str(value)
+    if not is_time(value):
+        raise ValueError('{}: {} is not a duplicity time (e.g. now, 3D, 2W, '
+                         '2024-01-31T12:00:00Z)'.format(what, shown(value)))
     return value
 
 
@@ -762,50 +733,9 @@ def restore_destination(target, path=None):
     return posixpath.normpath(posixpath.join(str(target), restore_path(path)))
 
 
-def _full_if_older_than(config):
-    value = str(_cfg(config, 'full_if_older_than', '1M') or '1M')
-    if value == 'always':
-        return value
-    if not _INTERVAL_RE.match(value):
-        raise ValueError('full_if_older_than: {!r} is not a duplicity interval (e.g. 7D, 2W, 1M) '
-                         'or "always"'.format(value))
-    return value
-
-
-def _volsize(config):
-    try:
-        n = int(_cfg(config, 'volsize', 200))
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1:
-        raise ValueError('volsize: {!r} must be a positive number of MB'.format(config.get('volsize')))
-    return n
-
-
-def _concurrency(config):
-    try:
-        n = int(_cfg(config, 'concurrency', 1) or 1)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1:
-        raise ValueError('concurrency: {!r} must be an integer >= 1'.format(config.get('concurrency')))
-    return n
-
-
-def backup_type(config, full=False):
-    """'full' or 'incremental': what a backup with these settings asks duplicity for."""
-    return 'full' if full or _full_if_older_than(config) == 'always' else 'incremental'
-
-
-def build_argv(operation, config, ctx, *, full=False, time=None, path=None, target=None,
-               count=None, compare_data=False):
-    """The duplicity argv (a list, never a shell string) for one operation."""
-    if operation not in OPERATIONS:
-        raise ValueError('unknown operation {!r}'.format(operation))
-    version = _v(ctx.version)
-    remote = _remote(config)
-    url = target_url(config, ctx)
-
+def _common_args(settings, ctx):
+    """The options every operation takes: this unit's cache, name, temp dir, log, encryption
+    and backend options."""
     common = ['--archive-dir=' + ctx.paths.archive_dir,
               '--name=' + unit_slug(ctx.unit),
               '--tempdir=' + ctx.paths.temp_dir,
@@ -813,21 +743,45 @@ def build_argv(operation, config, ctx, *, full=False, time=None, path=None, targ
               '--timeout={}'.format(NETWORK_TIMEOUT)]
     if ctx.log_file:
         common.append('--log-file=' + ctx.log_file)
-    common += _encryption_args(config, ctx)
-    common += _backend_args(config, ctx, remote)
+    return common + _encryption_args(settings, ctx) + _backend_args(settings, ctx)
 
+
+def _backup_args(settings, ctx, full):
+    """The backup command: full, or incremental (``incr`` from 2.0 on)."""
+    if backup_type(settings, full) == 'full':
+        return ['full']
+    return ['incremental' if _v(ctx.version) < V_PATH_TO_RESTORE else 'incr']
+
+
+def _backup_options(settings, ctx, full):
+    """The options only a backup takes (2.x refuses them elsewhere)."""
+    options = ['--volsize={}'.format(settings.volsize)]
+    if backup_type(settings, full) == 'incremental':
+        options.append('--full-if-older-than=' + settings.full_if_older_than)
+    if _v(ctx.version) >= V_CONCURRENCY and settings.concurrency > 1:
+        options.append('--concurrency={}'.format(settings.concurrency))
+    return options
+
+
+def backup_type(settings, full=False):
+    """'full' or 'incremental': what a backup with these settings asks duplicity for."""
+    return 'full' if full or settings.full_if_older_than == 'always' else 'incremental'
+
+
+def build_argv(operation, settings, ctx, *, full=False, time=None, path=None, target=None,
+               count=None, compare_data=False):
+    """The duplicity argv (a list, never a shell string) for one operation.
+
+    ``settings`` is a parsed DuplicitySettings (duplicity_settings): nothing is validated or
+    parsed again here, and it holds no secret value.
+    """
+    if operation not in OPERATIONS:
+        raise ValueError('unknown operation {!r}'.format(operation))
+    version = _v(ctx.version)
+    url = target_url(settings, ctx)
+    common = _common_args(settings, ctx)
     if operation == 'backup':
-        kind = backup_type(config, full)
-        if kind == 'full':
-            argv = ['full']
-        else:
-            argv = ['incremental' if version < V_PATH_TO_RESTORE else 'incr']
-        argv += common
-        argv.append('--volsize={}'.format(_volsize(config)))
-        if kind == 'incremental':
-            argv.append('--full-if-older-than=' + _full_if_older_than(config))
-        if version >= V_CONCURRENCY and _concurrency(config) > 1:
-            argv.append('--concurrency={}'.format(_concurrency(config)))
+        argv = _backup_args(settings, ctx, full) + common + _backup_options(settings, ctx, full)
         argv += selection_args(ctx)
         argv += ['/', url]
     elif operation == 'collection-status':
@@ -867,28 +821,18 @@ def build_argv(operation, config, ctx, *, full=False, time=None, path=None, targ
     return [ctx.duplicity] + argv
 
 
-def notes(config, ctx):
+def notes(settings, ctx):
     """Settings that the installed duplicity or the chosen backend ignores (for logging)."""
     out = []
     version = _v(ctx.version)
-    backend = _cfg(config, 'backend')
-    try:
-        conc = _concurrency(config)
-    except ValueError:
-        conc = 1
-    if conc > 1 and version < V_CONCURRENCY:
+    if settings.concurrency > 1 and version < V_CONCURRENCY:
         out.append('concurrency={} ignored: duplicity {} has no parallel uploads (3.0 or later '
-                   'needed)'.format(conc, '.'.join(str(x) for x in version)))
-    if _cfg(config, 'ca_certificate') and backend not in ('ftps', 's3'):
+                   'needed)'.format(settings.concurrency, '.'.join(str(x) for x in version)))
+    if settings.ca_certificate and settings.backend not in ('ftps', 's3'):
         out.append('ca_certificate ignored: only used by the ftps and s3 backends')
-    if backend == 'rsync' and config.get('remote_password'):
-        try:
-            remote = _remote(config)
-        except ValueError:
-            remote = None
-        if remote is not None and remote.uses_ssh:
-            out.append('remote_password ignored for rsync over SSH (key authentication only)')
-    if encryption_mode(config) == 'public-key' and config.get('encryption_passphrase'):
+    if settings.backend == 'rsync' and settings.password and settings.remote.uses_ssh:
+        out.append('remote_password ignored for rsync over SSH (key authentication only)')
+    if settings.encryption == 'public-key' and settings.passphrase:
         out.append('encryption_passphrase is not used to encrypt (gpg_public_key takes precedence); '
                    'it is passed as the private key passphrase when restoring')
     return out
@@ -896,41 +840,20 @@ def notes(config, ctx):
 
 # --------------------------------------------------------------------------- environment
 
-def env_vars(config, paths, gnupg_home=''):
-    """The variables the charm sets for duplicity (secrets included): what the env file holds."""
+def env_vars(settings, secrets, paths, gnupg_home=''):
+    """The variables the charm sets for duplicity (secrets included): what the env file holds.
+
+    The secret variables come from duplicity_secrets (its one map of config key to
+    variable); the others are settings: GnuPG home, CA bundle, S3 checksum behaviour.
+    """
     env = {'GNUPGHOME': gnupg_home or paths.gnupg_home}
-    backend = _cfg(config, 'backend')
-    mode = encryption_mode(config)
-    if mode == 'passphrase':
-        env['PASSPHRASE'] = config.get('encryption_passphrase')
-    elif mode == 'public-key':
-        # Backups with only --encrypt-key need no passphrase (dup_main.get_passphrase);
-        # restore/verify/list decrypt with the private key and would prompt without
-        # PASSPHRASE: give the key's passphrase if there is one, else the empty string.
-        env['PASSPHRASE'] = config.get('encryption_passphrase') or ''
-    if backend in ('sftp', 'scp', 'rsync', 'ftp', 'ftps') and config.get('remote_password'):
-        # Backend.get_password (duplicity/backend.py) reads FTP_PASSWORD up to 2.x; 3.x reads
-        # BACKEND_PASSWORD first and warns that FTP_PASSWORD is deprecated. Both are set so
-        # the same env file serves every version. paramiko uses it for password auth and key
-        # passphrases, lftp for the login, the rsync backend passes it on as RSYNC_PASSWORD.
-        env['BACKEND_PASSWORD'] = config.get('remote_password')
-        env['FTP_PASSWORD'] = config.get('remote_password')
-    if backend == 's3':
-        if _cfg(config, 'aws_access_key_id'):
-            env['AWS_ACCESS_KEY_ID'] = _cfg(config, 'aws_access_key_id')
-        if config.get('aws_secret_access_key'):
-            env['AWS_SECRET_ACCESS_KEY'] = _cfg(config, 'aws_secret_access_key')
-        if _cfg(config, 'ca_certificate'):
+    env.update(secret_env(settings.backend, settings.encryption, secrets))
+    if settings.backend == 's3':
+        if settings.ca_certificate:
             env['AWS_CA_BUNDLE'] = paths.ca_file
-        try:
-            endpoint = s3_endpoint(config)
-        except ValueError:
-            endpoint = _cfg(config, 's3_endpoint_url')
-        if endpoint:
+        if settings.s3_endpoint:
             env['AWS_REQUEST_CHECKSUM_CALCULATION'] = 'when_required'
             env['AWS_RESPONSE_CHECKSUM_VALIDATION'] = 'when_required'
-    if backend == 'azure' and config.get('azure_connection_string'):
-        env['AZURE_CONNECTION_STRING'] = config.get('azure_connection_string').strip()
     return env
 
 
@@ -944,9 +867,9 @@ def merge_env(base_env, variables, gnupg_home=''):
     return env
 
 
-def build_env(config, ctx, base_env):
+def build_env(settings, secrets, ctx, base_env):
     """The child environment for duplicity: base_env (scrubbed) + secrets and settings."""
-    return merge_env(base_env, env_vars(config, ctx.paths, ctx.gnupg_home))
+    return merge_env(base_env, env_vars(settings, secrets, ctx.paths, ctx.gnupg_home))
 
 
 # --------------------------------------------------------------------------- secret files
@@ -967,17 +890,8 @@ def _openssh_cipher(blob):
     return cipher if len(cipher) == size else None
 
 
-def decode_private_key(value, backend=''):
-    """private_ssh_key (base64 of an OpenSSH or PEM key) -> key bytes with a final newline.
-
-    The one check of private_ssh_key: the validator and the secret-file writer both call
-    it. Accepted: one unencrypted key, ``OPENSSH``, ``RSA``, ``EC`` or ``DSA PRIVATE KEY``,
-    and for rsync over SSH (the OpenSSH client) also PKCS#8 ``PRIVATE KEY``, which
-    duplicity's sftp/scp backend (paramiko) cannot read. A passphrase-protected key is
-    refused: rsync runs ssh in batch mode (no prompt) and paramiko would take
-    remote_password as the key's passphrase, so it could not be used. Messages describe
-    the value, never show any of it.
-    """
+def _key_text(value):
+    """private_ssh_key's base64 decoded to the key's text (ValueError naming the key)."""
     text = ''.join(str(value or '').split())
     if not text:
         raise ValueError('private_ssh_key: it is empty')
@@ -994,6 +908,21 @@ def decode_private_key(value, backend=''):
     if decoded.startswith('PuTTY-User-Key-File'):
         raise ValueError('private_ssh_key: a PuTTY key (.ppk); export it in OpenSSH format '
                          '(puttygen KEY.ppk -O private-openssh -o KEY)')
+    return decoded
+
+
+def decode_private_key(value, backend=''):
+    """private_ssh_key (base64 of an OpenSSH or PEM key) -> key bytes with a final newline.
+
+    The one check of private_ssh_key: the validator and the secret-file writer both call
+    it. Accepted: one unencrypted key, ``OPENSSH``, ``RSA``, ``EC`` or ``DSA PRIVATE KEY``,
+    and for rsync over SSH (the OpenSSH client) also PKCS#8 ``PRIVATE KEY``, which
+    duplicity's sftp/scp backend (paramiko) cannot read. A passphrase-protected key is
+    refused: rsync runs ssh in batch mode (no prompt) and paramiko would take
+    remote_password as the key's passphrase, so it could not be used. Messages describe
+    the value, never show any of it.
+    """
+    decoded = _key_text(value)
     blocks = pem_blocks(decoded)
     if len(blocks) > 1:
         raise ValueError('private_ssh_key: the decoded value holds {} PEM blocks; give one '
@@ -1154,69 +1083,22 @@ def known_hosts_lines(text, host, port):
     return out
 
 
-def secret_files(config, paths):
-    """Root-only files to write (SSH key, known_hosts, CA, env file), in content order.
+def secret_files(settings, secrets, paths):
+    """Root-only files to write (SSH key, known_hosts, CA), in content order.
 
-    Raises ValueError naming the key when a value cannot be turned into its file, so the
-    caller writes nothing half-finished.
+    ``settings`` is a parsed Settings (duplicity_settings): its known_hosts lines and CA
+    certificate were checked when it was parsed; the key is read with the same function
+    that checked it. The env file has one writer of its own (duplicity_charm.render_runtime,
+    from env_vars).
     """
-    backend = _cfg(config, 'backend')
     files = []
-    remote = _remote(config) if backend else None
-    if remote is not None and remote.uses_ssh:
-        if config.get('private_ssh_key'):
-            files.append(SecretFile(paths.ssh_key, decode_private_key(config['private_ssh_key'],
+    remote = settings.duplicity.remote
+    if remote.uses_ssh:
+        if settings.duplicity.ssh_key:
+            files.append(SecretFile(paths.ssh_key, decode_private_key(secrets.private_ssh_key,
                                                                       remote.backend)))
-        lines = known_hosts_lines(config.get('known_host_key', ''), remote.host, remote.port)
-        files.append(SecretFile(paths.known_hosts, ('\n'.join(lines) + '\n').encode('utf-8')))
-    if _cfg(config, 'ca_certificate') and backend in ('ftps', 's3'):
-        ca = _cfg(config, 'ca_certificate').replace('\r\n', '\n')
-        if '-----BEGIN CERTIFICATE-----' not in ca or '-----END CERTIFICATE-----' not in ca:
-            raise ValueError('ca_certificate: not a PEM certificate (-----BEGIN CERTIFICATE-----)')
-        files.append(SecretFile(paths.ca_file, (ca.strip() + '\n').encode('ascii', 'replace')))
-    files.append(SecretFile(paths.env_file,
-                            (json.dumps(env_vars(config, paths), indent=1, sort_keys=True) + '\n')
-                            .encode('utf-8')))
+        files.append(SecretFile(paths.known_hosts,
+                                ('\n'.join(settings.known_hosts) + '\n').encode('utf-8')))
+    if settings.ca_pem and remote.backend in ('ftps', 's3'):
+        files.append(SecretFile(paths.ca_file, settings.ca_pem.encode('ascii', 'replace')))
     return files
-
-
-def secret_values(config):
-    """Every secret string in config (for redaction and leak checks), longest first."""
-    values = []
-    for key in ('encryption_passphrase', 'remote_password', 'private_ssh_key',
-                'aws_access_key_id', 'aws_secret_access_key', 'azure_connection_string'):
-        v = config.get(key)
-        if isinstance(v, str) and v.strip():
-            values.append(v)
-            if v.strip() != v:
-                values.append(v.strip())
-    key = config.get('private_ssh_key')
-    if isinstance(key, str) and key.strip():
-        # leniently decoded: a key the checks refuse is still a secret
-        try:
-            decoded = base64.b64decode(''.join(key.split()) + '===').decode('ascii', 'replace')
-        except (binascii.Error, ValueError):
-            decoded = ''
-        body = [ln.strip() for ln in decoded.splitlines()
-                if ln.strip() and not ln.strip().startswith('-----') and ':' not in ln]
-        if body:
-            values.append(''.join(body))
-            values.extend(ln for ln in body if len(ln) >= 16)
-    conn = config.get('azure_connection_string') or ''
-    for part in conn.split(';'):
-        name, _, val = part.partition('=')
-        if name.strip().lower() in ('accountkey', 'sharedaccesssignature') and val.strip():
-            values.append(val.strip())
-    seen, out = set(), []
-    for v in sorted(values, key=len, reverse=True):
-        if v not in seen:
-            seen.add(v)
-            out.append(v)
-    return out
-
-
-def redact(text, config):
-    """text with every secret value of config replaced by ``***``."""
-    for v in secret_values(config):
-        text = text.replace(v, '***')
-    return text

@@ -8,7 +8,8 @@ Pure functions of text (no process, no file): standard library only, python3.8.
 import datetime
 import re
 
-from duplicity_process import DEADLINE_MARK, MAX_MESSAGE, ID_FORMAT, OperationError, redact
+import duplicity_helper
+from duplicity_process import DEADLINE_MARK, MAX_MESSAGE, ID_FORMAT, redact
 from duplicity_records import STATISTICS
 
 MAX_LISTED_FILES = 200
@@ -234,9 +235,7 @@ def real_differences(output, includes):
 
 
 def time_to_id(time):
-    if time and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", time):
-        return time
-    return None
+    return time if duplicity_helper.is_backup_id(time) else None
 
 
 def parse_file_list(output):
@@ -251,14 +250,6 @@ def parse_file_list(output):
             files.append(m.group(1))
     return files
 
-
-def duplicity_retention_time(period):
-    """retention_period (30d, 12h, 8w, 6m, 1y) -> duplicity interval (30D, 12h, 8W, 6M, 1Y)."""
-    m = re.match(r"^(\d+)([hdwmy])$", period)
-    if not m:
-        raise OperationError("retention_period {!r} is not valid".format(period))
-    unit = {"h": "h", "d": "D", "w": "W", "m": "M", "y": "Y"}[m.group(2)]
-    return m.group(1) + unit
 
 
 

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import threading
 
-import duplicity_helper
+import duplicity_secrets
 
 KILL_GRACE = 10                  # seconds between SIGTERM and SIGKILL of a run past its deadline
 MAX_MESSAGE = 300                # cap of a failure message (status, action-fail, record)
@@ -44,13 +44,7 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def redact(text, secrets):
-    """text with every secret replaced by ***; validation refuses secrets shorter than
-    duplicity_helper.MIN_SECRET_LENGTH, which could not be replaced without mangling text."""
-    minimum = duplicity_helper.MIN_SECRET_LENGTH
-    for secret in sorted((s for s in secrets if s and len(s) >= minimum), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+redact = duplicity_secrets.redact
 
 
 def unexpected_message(err, secrets=()):

@@ -32,21 +32,19 @@ import duplicity_lock  # noqa: E402
 import duplicity_restore  # noqa: E402
 from duplicity_hooks import PrincipalHooks  # noqa: E402
 from duplicity_output import (  # noqa: E402,F401  (the actions import these from here)
-    MAX_LISTED_FILES, backups_table, classify_failure, deleted_count, duplicity_retention_time,
+    MAX_LISTED_FILES, backups_table, classify_failure, deleted_count,
     parse_collection_status, parse_file_list, parse_statistics, partial_warning,
     real_differences, time_to_id, unreadable_files, verify_compared)
 from duplicity_paths import UnitPaths, unit_slug  # noqa: E402
 from duplicity_process import (  # noqa: E402,F401
     ID_FORMAT, MAX_MESSAGE, Busy, OperationError, Process, Unexpected, key_home, redact,
     stop_gpg_agent, unexpected_message, utcnow)
+import duplicity_secrets  # noqa: E402
 from duplicity_records import (  # noqa: E402
-    BACKUP, LAST_ACTION, RETENTION, Outcome, record_outcome)
+    BACKUP, LAST_ACTION, RETENTION, Outcome, RunnerSpec, record_outcome)
 from duplicity_restore import check_in_place_path, check_restore_target  # noqa: E402,F401
 
-DEFAULT_RUN_TIMEOUT = 86400      # run_timeout's default: a duplicity run's deadline, seconds
 RETENTION_LOCK_WAIT = 6 * 3600   # how long a scheduled retention run waits for a busy lock
-SECRET_ENV = ("PASSPHRASE", "SIGN_PASSPHRASE", "FTP_PASSWORD", "BACKEND_PASSWORD",
-              "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_CONNECTION_STRING")
 
 
 def now():
@@ -68,28 +66,27 @@ class Runner:
     a unit test passes a fake one.
     """
 
-    def __init__(self, spec, secret_env, *, root="/", process=None):
-        self.spec = spec
+    def __init__(self, spec, secret_env, *, process=None):
+        self.spec = spec                  # a RunnerSpec: no secret value (see its docstring)
+        self.settings = spec.settings
         self.secret_env = dict(secret_env or {})
-        self.paths = UnitPaths.for_unit(spec["unit"], root=root)
-        self.config = spec["config"]
-        self.version = tuple(spec["version"])
+        self.paths = UnitPaths.for_unit(spec.unit, root=spec.root)
+        self.version = spec.version
         self.process = process or Process()
-        self.hooks = PrincipalHooks(spec.get("hooks", {}), spec["unit"],
-                                    spec.get("includes", ()), self.log)
+        self.hooks = PrincipalHooks(spec.hooks, spec.unit, spec.includes, self.log)
         self.last_run = {"returncode": None, "machine_log": "", "deadline": None}
 
     @classmethod
     def from_files(cls, spec_file):
-        spec = read_json(spec_file)
-        if spec is None:
-            raise OperationError("the unit is not configured (no {}): see juju status".format(
-                spec_file))
         try:
-            root = spec.get("root", "/")
-            paths = UnitPaths.for_unit(spec["unit"], root=root)
-            if not isinstance(spec.get("config"), dict):
-                raise ValueError("config is not a mapping")
+            with open(spec_file) as f:
+                text = f.read()
+        except OSError:
+            raise OperationError("the unit is not configured (no {}): see juju status".format(
+                spec_file)) from None
+        try:
+            spec = RunnerSpec.from_json(text)
+            paths = UnitPaths.for_unit(spec.unit, root=spec.root)
             if not os.path.isfile(paths.env_file):
                 raise OperationError("the unit's environment file {} is missing: see juju "
                                      "status (the next hook rewrites it)".format(paths.env_file))
@@ -97,7 +94,7 @@ class Runner:
             if not isinstance(secret_env, dict):
                 raise OperationError("the unit's environment file {} is unreadable: see juju "
                                      "status (the next hook rewrites it)".format(paths.env_file))
-            runner = cls(spec, secret_env, root=root)
+            runner = cls(spec, secret_env)
         except OperationError:
             raise
         except Exception as err:
@@ -114,11 +111,7 @@ class Runner:
     # ------------------------------------------------------------ infrastructure
     def secrets(self):
         """Every secret value in the environment file, for redaction."""
-        values = [v for k, v in self.secret_env.items() if k in SECRET_ENV and v]
-        for part in self.secret_env.get("AZURE_CONNECTION_STRING", "").split(";"):
-            if part.startswith(("AccountKey=", "SharedAccessSignature=")):
-                values.append(part.split("=", 1)[1])
-        return values
+        return duplicity_secrets.env_secret_values(self.secret_env)
 
     def log(self, message):
         line = "{} {}\n".format(now(), redact(message, self.secrets()))
@@ -131,44 +124,39 @@ class Runner:
     def lock(self, operation, wait=0):
         """The unit's operation lock (duplicity_lock.operation_lock); Busy when another
         operation still holds it after ``wait`` seconds."""
-        return duplicity_lock.operation_lock(self.paths, self.spec["unit"], operation, wait)
+        return duplicity_lock.operation_lock(self.paths, self.spec.unit, operation, wait)
 
     def context(self, unit=None, gnupg_home="", log_file="", with_selection=False):
         return duplicity_helper.Context(
-            unit=unit or self.spec["unit"],
+            unit=unit or self.spec.unit,
             paths=self.paths,
             version=self.version,
-            duplicity=self.spec.get("duplicity", "duplicity"),
-            encrypt_key=self.spec.get("encrypt_key", ""),
+            duplicity=self.spec.duplicity,
+            encrypt_key=self.spec.encrypt_key,
             gnupg_home=gnupg_home,
-            includes=tuple(self.spec.get("includes", ())) if with_selection else (),
-            excludes=tuple(self.spec.get("excludes", ())) if with_selection else (),
+            includes=self.spec.includes if with_selection else (),
+            excludes=self.spec.excludes if with_selection else (),
             log_file=log_file,
         )
 
     def base_env(self):
         env = {
-            "PATH": self.spec.get("path_env") or "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-                                                 "/usr/bin:/sbin:/bin",
+            "PATH": self.spec.path_env or "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
             "HOME": "/root",
         }
-        env.update(self.spec.get("proxy_env", {}))
+        env.update(self.spec.proxy_env)
         return env
 
     def run_timeout(self):
         """The deadline of one duplicity run, in seconds (config run_timeout)."""
-        try:
-            value = int(self.config.get("run_timeout") or 0)
-        except (TypeError, ValueError):
-            value = 0
-        return value if value > 0 else DEFAULT_RUN_TIMEOUT
+        return self.settings.run_timeout
 
     # ------------------------------------------------------------ running duplicity
     def argv(self, operation, ctx, **params):
         """duplicity's argv for one operation: the one place the runner builds it."""
-        return duplicity_helper.build_argv(operation, self.config, ctx, **params)
+        return duplicity_helper.build_argv(operation, self.settings, ctx, **params)
 
     def env(self, ctx):
         """duplicity's environment: the base, the secrets, the GnuPG home."""
@@ -229,7 +217,7 @@ class Runner:
     # ------------------------------------------------------------ the archive cache
     def _cache(self, unit=None):
         return duplicity_archive.cache_names(self.paths.archive_dir,
-                                             unit_slug(unit or self.spec["unit"]))
+                                             unit_slug(unit or self.spec.unit))
 
     def newest_set(self, unit=None):
         """(backup-id, type) of the newest set in the local archive cache."""
@@ -284,7 +272,7 @@ class Runner:
         """The backup itself, under the lock: hooks around duplicity, then the new set."""
         before = self.newest_set()
         force_full = os.path.exists(self.force_full_marker)
-        full = full or force_full or self.config.get("full_if_older_than") == "always"
+        full = full or force_full or self.settings.full_if_older_than == "always"
         with self.hooks.around("backup") as hooks, self.unexpected_as_failure("backup"):
             output, machine_log = self.check("backup", self.context(with_selection=True),
                                              full=full)
@@ -309,11 +297,11 @@ class Runner:
         seconds (RETENTION_LOCK_WAIT) for a busy lock (a long backup); still busy then, it is
         skipped (Busy), not recorded as failed."""
         wait = RETENTION_LOCK_WAIT if wait is None else wait
-        period = self.config.get("retention_period", "manual")
-        if period == "manual":
+        older_than = self.settings.retention
+        if not older_than:
             return Outcome("retention", now(), status="ok",
                            skipped="retention_period is manual")
-        outcome = Outcome("retention", now(), older_than=duplicity_retention_time(period))
+        outcome = Outcome("retention", now(), older_than=older_than)
         try:
             with self.unexpected_as_failure("retention"), self.lock("retention", wait=wait):
                 self.check("remove-older-than", self.context(), time=outcome.older_than)
@@ -377,7 +365,7 @@ class Runner:
             compared = verify_compared(output)
             if compared is None:
                 raise OperationError("verify failed: " + self.failure_reason(output))
-            differences = real_differences(output, self.spec.get("includes", ()))
+            differences = real_differences(output, self.spec.includes)
             return {"files-compared": compared, "differences": len(differences),
                     "result": "ok" if not differences else "differences found",
                     "difference-list": "\n".join(differences[:MAX_LISTED_FILES])}

@@ -111,7 +111,8 @@ def backup_departed():
 
 @when("duplicity.installed", "duplicity.valid.backend", "duplicity.valid.ssh")
 def write_ssh_material():
-    toggle_flag("duplicity.ssh-configured", charm.write_ssh_material(config()))
+    toggle_flag("duplicity.ssh-configured",
+                charm.write_ssh_material(config(), endpoint_from_name("backup")))
 
 
 @when("duplicity.installed")

@@ -1,10 +1,15 @@
-"""Put the charm's lib/ on sys.path, as layer:basic does in the built charm."""
+"""Put the charm's lib/ on sys.path, as layer:basic does in the built charm, and tests/ (for
+the one table of duplicity binaries, tests/servers/duplicity_versions.py)."""
 import os
 import sys
 
-LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lib')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB = os.path.join(ROOT, 'lib')
 if LIB not in sys.path:
     sys.path.insert(0, LIB)
+TESTS = os.path.join(ROOT, 'tests')
+if TESTS not in sys.path:
+    sys.path.append(TESTS)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,6 +1,6 @@
 """Pure parts of lib/duplicity_charm.py: atomic writes, cron spreading, the public config,
 the packages per backend."""
-import json
+import dataclasses
 import os
 
 import pytest
@@ -9,6 +9,9 @@ from croniter import croniter
 
 import duplicity_charm as charm
 import duplicity_config
+import duplicity_secrets
+from duplicity_records import RunnerSpec
+from duplicity_settings import DuplicitySettings, Settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UNITS = ['duplicity/{}'.format(n) for n in range(200)] + ['other-app/0', 'backup/3']
@@ -152,7 +155,7 @@ def test_a_cron_expression_is_used_as_given(expression):
     assert charm.cron_fields(expression, 'duplicity/0', 30) == expression
 
 
-# ----------------------------------------------------------------------------- public_config
+# ----------------------------------------------------------------------------- runner spec
 
 SECRETS = {
     'remote_password': 'remote-pass-0001',
@@ -174,26 +177,39 @@ def full_config(**overrides):
 
 
 def test_every_secret_config_key_is_listed_as_secret():
-    assert set(SECRETS) == set(duplicity_config.SECRET_KEYS)
+    assert set(SECRETS) == set(duplicity_secrets.SECRET_KEYS)
     assert set(SECRETS) <= set(full_config())
 
 
-def test_public_config_hides_every_secret_value():
-    public = charm.public_config(full_config())
-    text = json.dumps(public)
+def spec_of(config):
+    settings, _ = Settings.parse(config, ('/srv/data',), unit='duplicity/0')
+    return charm.runner_spec(settings, unit='duplicity/0', duplicity='/usr/bin/duplicity',
+                             version=(3, 0, 2), fingerprint='', hooks={})
+
+
+def test_the_runner_spec_holds_no_secret_value():
+    text = spec_of(full_config()).to_json()
     for key, value in SECRETS.items():
-        assert public[key] is True, key
         assert value not in text, key
     assert 'YXp1cmUta2V5LTAwMDE=' not in text
+    # by construction: no settings field is named after a secret key, and those that
+    # speak of a secret are booleans
+    names = {f.name: f.type for f in dataclasses.fields(DuplicitySettings)}
+    assert not set(names) & set(SECRETS)
+    assert all(names[name] is bool for name in ('ssh_key', 'password', 'passphrase'))
 
 
-def test_public_config_says_which_secrets_are_unset_and_keeps_the_rest():
-    config = full_config(encryption_passphrase='', remote_password='')
-    public = charm.public_config(config)
-    assert public['encryption_passphrase'] is False and public['remote_password'] is False
-    for key in set(config) - set(SECRETS):
-        assert public[key] == config[key], key
-    assert list(public) == sorted(config)
+def test_the_runner_spec_says_which_secrets_are_set_and_keeps_the_settings():
+    spec = spec_of(full_config())
+    assert (spec.settings.password, spec.settings.passphrase, spec.settings.ssh_key) == \
+        (True, True, True)
+    unset = spec_of(full_config(encryption_passphrase='', remote_password='',
+                                private_ssh_key='', gpg_public_key='0x' + 'A' * 16))
+    assert (unset.settings.password, unset.settings.passphrase, unset.settings.ssh_key) == \
+        (False, False, False)
+    assert spec.settings.remote.host == 'h' and spec.settings.user == 'bk'
+    assert spec.includes == ('/srv/data',)
+    assert RunnerSpec.from_json(spec.to_json()) == spec
 
 
 # ----------------------------------------------------------------------------- packages_for

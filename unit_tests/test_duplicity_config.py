@@ -6,6 +6,8 @@ import pytest
 import duplicity_config as dc
 import keymaterial
 from duplicity_records import Outcome
+from duplicity_secrets import Secrets
+from duplicity_settings import Settings
 
 KEY_TEXT = keymaterial.openssh_private_key()
 
@@ -315,7 +317,9 @@ def test_ssh_config_the_validator_accepts_can_be_written_as_files():
         c = config(backend, private_ssh_key=KEY_B64,
                    known_host_key='# c\n' + keymaterial.host_key() + '\n' + HOST_KEY)
         assert dc.validate_backend(c) == [] and dc.validate_ssh(c) == []
-        files = duplicity_helper.secret_files(c, UnitPaths.for_unit('duplicity/0'))
+        files = duplicity_helper.secret_files(Settings.parse(c, ('/etc',))[0],
+                                              Secrets.from_config(c),
+                                              UnitPaths.for_unit('duplicity/0'))
         assert files
 
 
@@ -327,13 +331,14 @@ def _builds(c, unit='duplicity/0'):
     import duplicity_helper
     from duplicity_paths import UnitPaths
     paths = UnitPaths.for_unit(unit, root='/nonexistent/test')
+    settings, secrets = Settings.parse(c, ('/etc',), unit=unit)[0], Secrets.from_config(c)
     for version in ((0, 8, 22), (2, 1, 4), (3, 2, 1)):
         ctx = duplicity_helper.Context(unit=unit, paths=paths, version=version,
                                        encrypt_key='0' * 40, includes=('/etc',))
         for operation, params in dc.DRY_RUN_OPERATIONS:
-            duplicity_helper.build_argv(operation, c, ctx, **params)
-        duplicity_helper.build_env(c, ctx, {})
-    duplicity_helper.secret_files(c, paths)
+            duplicity_helper.build_argv(operation, settings.duplicity, ctx, **params)
+        duplicity_helper.build_env(settings.duplicity, secrets, ctx, {})
+    duplicity_helper.secret_files(settings, secrets, paths)
 
 
 ENCRYPTED_OPENSSH = keymaterial.openssh_private_key(cipher='aes256-ctr')
@@ -783,3 +788,41 @@ def test_relation_problems_and_package_problems_land_in_their_groups():
     assert results['sources'] == ['relation: bad value']
     assert_names(results['packages'], 'install_sources')
     assert not any(results[g] for g in ('backend', 'ssh', 'encryption', 'schedule'))
+
+
+@pytest.mark.parametrize('backend', ['sftp', 'scp', 'rsync'])
+@pytest.mark.parametrize('key', [keymaterial.pem_private_key('ENCRYPTED PRIVATE KEY'),
+                                 keymaterial.pem_private_key('RSA PRIVATE KEY', headers=(
+                                     'Proc-Type: 4,ENCRYPTED', 'DEK-Info: AES-128-CBC,00')),
+                                 ENCRYPTED_OPENSSH])
+def test_the_validator_and_the_key_file_writer_refuse_an_encrypted_key_alike(backend, key):
+    """One header rule: what validate_ssh says is what writing the key file raises."""
+    import duplicity_helper
+    from duplicity_paths import UnitPaths
+    c = config(backend, private_ssh_key=b64(key))
+    problems = dc.validate_ssh(c)
+    assert len(problems) == 1 and 'passphrase-protected' in problems[0]
+    settings = Settings.parse(c, ('/etc',))[0]  # the backend group is valid: it builds
+    with pytest.raises(ValueError) as err:
+        duplicity_helper.secret_files(settings, Secrets.from_config(c),
+                                      UnitPaths.for_unit('duplicity/0'))
+    assert str(err.value) == problems[0]
+
+
+def test_every_group_is_parsed_and_reported_in_the_order_of_the_one_group_list():
+    import duplicity_charm
+    results = dc.validate_all(config('file'), unit='duplicity/0')
+    assert tuple(results) == dc.GROUPS == tuple(dc.KEY_GROUPS)
+    assert duplicity_charm.GROUPS is dc.GROUPS
+
+
+@pytest.mark.parametrize('period,interval', [
+    ('30d', '30D'), ('12h', '12h'), ('8w', '8W'), ('6m', '6M'), ('1y', '1Y'),
+])
+def test_retention_period_becomes_a_duplicity_interval(period, interval):
+    assert dc.retention_interval(period) == interval
+
+
+@pytest.mark.parametrize('period', ['manual', '30D', '30', 'd', '1.5d', ''])
+def test_manual_or_an_invalid_retention_period_is_no_interval(period):
+    assert dc.retention_interval(period) == ''

@@ -8,9 +8,10 @@ takes others without complaint although they can never do what was meant (``..``
 never match; ``/*`` excludes everything). The validator refuses all of these, so a unit with
 such a value is blocked instead of failing every backup.
 
-The second half runs each table entry through every installed duplicity (Debian's 0.8.x,
-tests/.venvs/dup21, tests/.venvs/dup3): a dry-run full backup of a small tree with the
-pattern, reading which files duplicity would store (``A <path>`` lines at verbosity info).
+The second half runs each table entry through every installed duplicity of
+tests/servers/duplicity_versions.py (Debian's 0.8.x, focal's 0.8.11, 2.1.x, 3.x): a dry-run
+full backup of a small tree with the pattern, reading which files duplicity would store
+(``A <path>`` lines at verbosity info).
 """
 import os
 import shutil
@@ -21,13 +22,7 @@ import pytest
 
 import duplicity_config as dc
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENVS = os.environ.get('DUP_VENVS_DIR', os.path.join(ROOT, 'tests', '.venvs'))
-BINARIES = {
-    'dup08': '/usr/bin/duplicity',
-    'dup21': os.path.join(VENVS, 'dup21', 'bin', 'duplicity'),
-    'dup3': os.path.join(VENVS, 'dup3', 'bin', 'duplicity'),
-}
+from servers.duplicity_versions import CANDIDATES as BINARIES
 
 # The tree each pattern is tried on ({t} is its absolute path).
 TREE = ('keep.txt', 'a.tmp', 'sub/B.TMP', 'sub/c.txt', 'cache/x.bin', 'log7', 'logs/z')

@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import duplicity_config as dc
+import duplicity_secrets
+from duplicity_settings import Settings
 import keymaterial
 from duplicity_records import Outcome
 from test_duplicity_config import BACKENDS, HOST_KEY  # each backend's smallest valid setting
@@ -27,7 +29,7 @@ with open(os.path.join(ROOT, 'config.yaml')) as f:
 UNIT = 'duplicity/0'
 MARKER = 'Zq7Mark'
 # Keys whose values may be or carry a secret: a marker planted in them is never shown.
-MAY_BE_SECRET = set(dc.SECRET_KEYS) | {
+MAY_BE_SECRET = set(duplicity_secrets.SECRET_KEYS) | {
     'remote_backup_url', 'known_host_key', 'gpg_public_key', 'ca_certificate',
     's3_endpoint_url', 'install_sources', 'install_keys'}
 # Changing these makes other keys' values wrong: the message may name those instead.
@@ -103,6 +105,7 @@ def case(backend, key, value):
 @example(case('s3', 's3_region_name', 'EU-WEST-1'))
 @example(case('azure', 'remote_backup_url', 'azure://' + 'a' * 60))
 @example(case('file', 'aux_backup_directory', '/' + 'x' * 300000))
+@example(case('file', 'exclude_paths', '/' + 'a/' * 60000))
 @example(case('ftps', 'remote_password', "it's" + MARKER))
 def test_any_single_config_value_gives_a_short_status_naming_the_key(case):
     backend, key, value, config = case
@@ -119,7 +122,8 @@ def test_any_single_config_value_gives_a_short_status_naming_the_key(case):
         names = RELATED.get(key, (key,))
         assert any(name in message for name in names), (key, value, message)
     else:  # it validated: it builds (what the hooks and the runner will do with it)
-        assert not dc.dry_run(config, ['/srv/app'], UNIT)
+        settings = Settings.parse(config, ['/srv/app'], unit=UNIT)[0]
+        assert not dc.dry_run(settings, duplicity_secrets.Secrets.from_config(config), UNIT)
     if key in MAY_BE_SECRET:
         assert MARKER not in message, (key, message)
         assert all(MARKER not in p for p in problems), (key, problems)

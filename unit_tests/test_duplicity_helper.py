@@ -1,13 +1,16 @@
 """Pure tests of lib/duplicity_helper.py: argv, child env and secret files per config."""
 import base64
 import itertools
-import json
 import shlex
 
 import pytest
 
+import duplicity_config as dc
 import duplicity_helper as h
+import duplicity_secrets
 import keymaterial
+from duplicity_secrets import Secrets
+from duplicity_settings import Settings
 from duplicity_paths import CHARM_SECRET_FILE_PATTERNS, UnitPaths
 
 UNIT = 'duplicity/0'
@@ -104,7 +107,30 @@ def argv_for(operation, backend='file', mode='passphrase', version='3.x', config
     config = config or make_config(backend, mode)
     kwargs = dict(OP_KWARGS[operation])
     kwargs.update(kw)
-    return h.build_argv(operation, config, make_ctx(version), **kwargs)
+    return h.build_argv(operation, S(config), make_ctx(version), **kwargs)
+
+
+def parsed(config):
+    """The Settings of a config the validators accept: what the builders take."""
+    settings, problems = Settings.parse(config, ('/etc',), unit=UNIT)
+    assert settings.duplicity is not None, problems
+    return settings
+
+
+def S(config):
+    return parsed(config).duplicity
+
+
+def secrets_of(config):
+    return Secrets.from_config(config)
+
+
+def env_of(config, ctx, base_env):
+    return h.build_env(S(config), secrets_of(config), ctx, base_env)
+
+
+def files_of(config, paths):
+    return h.secret_files(parsed(config), secrets_of(config), paths)
 
 
 def options(argv):
@@ -153,7 +179,7 @@ def test_every_operation_builds_a_well_formed_argv(operation, backend, mode, ver
     assert '--tempdir=' + PATHS.temp_dir in opts
     assert '--verbosity=notice' in opts
     assert '--timeout=120' in opts       # duplicity's own network timeout, on every run
-    url = h.target_url(make_config(backend, mode), make_ctx(version))
+    url = h.target_url(S(make_config(backend, mode)), make_ctx(version))
     assert url in argv
     assert url.rstrip('/').endswith('duplicity-0')
     # encryption
@@ -196,15 +222,15 @@ def test_backup_with_full_requested_is_a_full_backup(version):
 
 def test_backup_with_full_if_older_than_always_is_always_full():
     config = make_config(full_if_older_than='always')
-    argv = h.build_argv('backup', config, make_ctx())
+    argv = h.build_argv('backup', S(config), make_ctx())
     assert argv[1] == 'full'
-    assert h.backup_type(config) == 'full'
+    assert h.backup_type(S(config)) == 'full'
 
 
 @pytest.mark.parametrize('value', ['1 M', '-1M', 'M1', 'soon'])
 def test_invalid_full_if_older_than_names_the_key(value):
-    with pytest.raises(ValueError, match='full_if_older_than'):
-        h.build_argv('backup', make_config(full_if_older_than=value), make_ctx())
+    problems = Settings.parse(make_config(full_if_older_than=value), ('/etc',), unit=UNIT)[1]
+    assert [p for p in problems['schedule'] if p.startswith('full_if_older_than ')]
 
 
 def test_backup_selection_puts_excludes_first_then_includes_then_exclude_everything():
@@ -228,7 +254,7 @@ def test_backup_selection_puts_excludes_first_then_includes_then_exclude_everyth
 
 def test_backup_excludes_a_temporary_gnupg_home_outside_the_charm_dirs():
     ctx = make_ctx(gnupg_home='/root/tmp-gnupg-xyz')
-    argv = h.build_argv('backup', make_config(), ctx)
+    argv = h.build_argv('backup', S(make_config()), ctx)
     assert argv.index('--exclude=/root/tmp-gnupg-xyz') < argv.index('--include=/etc')
 
 
@@ -240,7 +266,7 @@ def test_every_units_state_cache_and_the_charm_config_files_are_excluded_before_
     first match wins), whatever the includes are."""
     ctx = make_ctx(includes=('/', '/var/lib', '/var/lib/charm-duplicity/other-unit-3/secrets'),
                    excludes=())
-    argv = h.build_argv(operation, make_config(), ctx)
+    argv = h.build_argv(operation, S(make_config()), ctx)
     first_include = min(i for i, a in enumerate(argv) if a.startswith('--include='))
     for pattern in ('/var/lib/charm-duplicity', '/var/cache/charm-duplicity',
                     '/var/log/charm-duplicity', '**/.juju-persistent-config',
@@ -262,17 +288,17 @@ def test_always_excluded_follows_the_root_of_the_unit_paths(tmp_path):
 
 def test_backup_without_any_path_is_refused():
     with pytest.raises(ValueError, match='aux_backup_directory'):
-        h.build_argv('backup', make_config(), make_ctx(includes=()))
+        h.build_argv('backup', S(make_config()), make_ctx(includes=()))
 
 
 def test_log_file_is_passed_when_the_context_has_one():
-    argv = h.build_argv('collection-status', make_config(), make_ctx(log_file='/var/log/x.log'))
+    argv = h.build_argv('collection-status', S(make_config()), make_ctx(log_file='/var/log/x.log'))
     assert '--log-file=/var/log/x.log' in argv
     assert not any(a.startswith('--log-file') for a in argv_for('collection-status'))
 
 
 def test_the_binary_comes_from_the_context():
-    argv = h.build_argv('cleanup', make_config(), make_ctx(duplicity='/opt/dup/bin/duplicity'))
+    argv = h.build_argv('cleanup', S(make_config()), make_ctx(duplicity='/opt/dup/bin/duplicity'))
     assert argv[0] == '/opt/dup/bin/duplicity'
 
 
@@ -366,14 +392,14 @@ def test_remove_older_than_refuses_a_missing_or_malformed_time(time):
 
 def test_unknown_operations_are_refused():
     with pytest.raises(ValueError):
-        h.build_argv("sync", make_config(), make_ctx())
+        h.build_argv("sync", S(make_config()), make_ctx())
 
 
 # ----------------------------------------------------------------------------- values with '-'
 
 def test_option_values_starting_with_a_dash_are_bound_with_equals():
     ctx = make_ctx(excludes=('-weird-name', '**/-x'), includes=('/-data',))
-    argv = h.build_argv('backup', make_config('rsync'), ctx)
+    argv = h.build_argv('backup', S(make_config('rsync')), ctx)
     for value in ('--exclude=-weird-name', '--exclude=**/-x', '--include=/-data',
                   '--gpg-options=--cipher-algo=AES256',
                   '--ssh-options=-oStrictHostKeyChecking=yes'):
@@ -383,7 +409,7 @@ def test_option_values_starting_with_a_dash_are_bound_with_equals():
         assert not a.startswith('-') or a.startswith('--'), a
     # no option is followed by a separate value argument
     positional = [a for a in argv[1:] if not a.startswith('--')]
-    assert positional == ['incr', '/', h.target_url(make_config('rsync'), ctx)]
+    assert positional == ['incr', '/', h.target_url(S(make_config('rsync')), ctx)]
 
 
 def test_time_values_starting_with_a_dash_stay_inside_the_option():
@@ -395,24 +421,24 @@ def test_time_values_starting_with_a_dash_stay_inside_the_option():
 
 def test_concurrency_is_passed_on_duplicity_3():
     config = make_config(concurrency=4)
-    argv = h.build_argv('backup', config, make_ctx('3.x'))
+    argv = h.build_argv('backup', S(config), make_ctx('3.x'))
     assert '--concurrency=4' in argv
-    assert h.notes(config, make_ctx('3.x')) == []
+    assert h.notes(S(config), make_ctx('3.x')) == []
 
 
 @pytest.mark.parametrize('version', ['0.8', '2.1'])
 def test_concurrency_is_dropped_with_a_note_before_duplicity_3(version):
     config = make_config(concurrency=4)
-    argv = h.build_argv('backup', config, make_ctx(version))
+    argv = h.build_argv('backup', S(config), make_ctx(version))
     assert not any(a.startswith('--concurrency') for a in argv)
-    notes = h.notes(config, make_ctx(version))
+    notes = h.notes(S(config), make_ctx(version))
     assert len(notes) == 1 and 'concurrency=4 ignored' in notes[0] and '3.0' in notes[0]
 
 
 def test_concurrency_of_one_is_neither_passed_nor_noted():
     config = make_config(concurrency=1)
-    assert not any(a.startswith('--concurrency') for a in h.build_argv('backup', config, make_ctx('3.x')))
-    assert h.notes(config, make_ctx('2.1')) == []
+    assert not any(a.startswith('--concurrency') for a in h.build_argv('backup', S(config), make_ctx('3.x')))
+    assert h.notes(S(config), make_ctx('2.1')) == []
 
 
 # ----------------------------------------------------------------------------- secrets
@@ -424,28 +450,14 @@ def test_no_secret_ever_appears_in_an_argv(operation, backend, mode, version):
     for key, value in SECRETS.items():
         if key not in ('private_ssh_key',) or backend in h.SSH_BACKENDS:
             config[key] = value
+    if mode == 'disabled':  # a passphrase with disable_encryption does not validate
+        config['encryption_passphrase'] = ''
     argv = argv_for(operation, backend, mode, version, config=config)
     joined = '\0'.join(argv)
-    secrets = h.secret_values(config)
-    assert SECRETS['encryption_passphrase'] in secrets
+    secrets = duplicity_secrets.secret_values(config)
+    assert SECRETS['remote_password'] in secrets
     for secret in secrets:
         assert secret not in joined, (secret, argv)
-
-
-def test_secret_values_lists_every_secret_and_decoded_key_material():
-    config = make_config('sftp', 'passphrase', **SECRETS)
-    values = h.secret_values(config)
-    for v in SECRETS.values():
-        assert v in values
-    assert 'c2VjcmV0LWF6dXJlLWtleQ==' in values  # the AccountKey alone
-    assert any(KEY_TEXT.splitlines()[2] in v for v in values)  # decoded key body
-    assert '' not in values
-
-
-def test_redact_replaces_every_secret():
-    config = make_config('sftp', 'passphrase', **SECRETS)
-    text = 'error: {} / {}'.format(SECRETS['remote_password'], SECRETS['encryption_passphrase'])
-    assert h.redact(text, config) == 'error: *** / ***'
 
 
 # ----------------------------------------------------------------------------- target URLs
@@ -478,26 +490,30 @@ def test_redact_replaces_every_secret():
 ])
 def test_target_url_appends_the_unit_and_uses_the_right_scheme(backend, url, version, expected):
     config = make_config(backend, remote_backup_url=url, remote_user='bk')
-    assert h.target_url(config, make_ctx(version)) == expected
+    assert h.target_url(S(config), make_ctx(version)) == expected
 
 
 def test_target_url_addresses_the_source_unit_for_cross_unit_restores():
     ctx = make_ctx(unit='duplicity/7')
-    assert h.target_url(make_config(), ctx) == 'file:///srv/backups/duplicity-7'
-    argv = h.build_argv('restore', make_config(), ctx, target='/srv/r')
+    assert h.target_url(S(make_config()), ctx) == 'file:///srv/backups/duplicity-7'
+    argv = h.build_argv('restore', S(make_config()), ctx, target='/srv/r')
     assert '--name=duplicity-7' in argv
     assert '--archive-dir=' + PATHS.archive_dir in argv  # this unit's cache
 
 
 def test_user_in_the_url_is_used_when_remote_user_is_empty():
-    config = make_config('sftp', remote_backup_url='alice@host.example.com/dir', remote_user='')
-    assert h.target_url(config, make_ctx()) == 'sftp://alice@host.example.com/dir/duplicity-0'
+    config = make_config('rsync', remote_backup_url='alice@host.example.com//dir', remote_user='')
+    assert h.target_url(S(config), make_ctx()) == 'rsync://alice@host.example.com//dir/duplicity-0'
 
 
 def test_azure_container_too_long_with_the_unit_is_refused():
-    config = make_config('azure', remote_backup_url='azure://' + 'a' * 60)
+    config = make_config('azure', remote_backup_url='azure://' + 'a' * 57)
+    problems = Settings.parse(config, ('/etc',), unit=UNIT)[1]['backend']
+    assert [p for p in problems if p.startswith('remote_backup_url: the azure container')]
+    # a cross-unit restore names a unit of its own: the builder refuses it too
+    settings = Settings.parse(config, ('/etc',), unit='a/0')[0].duplicity
     with pytest.raises(ValueError, match='remote_backup_url'):
-        h.target_url(config, make_ctx())
+        h.target_url(settings, make_ctx())
 
 
 # ----------------------------------------------------------------------------- upstream URLs
@@ -531,15 +547,15 @@ def test_todays_url_forms_are_left_alone(backend, url):
 ])
 def test_upstream_s3_forms_back_up_below_the_same_bucket_and_prefix(url, target, endpoint):
     config = make_config('s3', remote_backup_url=url)
-    assert h.target_url(config, make_ctx()) == target
-    assert h.s3_endpoint(config) == endpoint
+    assert h.target_url(S(config), make_ctx()) == target
+    assert S(config).s3_endpoint == endpoint
 
 
 def test_upstream_azure_form_uses_the_unit_name_as_its_container_like_upstream():
     config = make_config('azure', remote_backup_url='azure://')
-    assert h.target_url(config, make_ctx()) == 'azure://duplicity-0'
+    assert h.target_url(S(config), make_ctx()) == 'azure://duplicity-0'
     # another unit's backups (source-unit) are in that unit's container
-    assert h.target_url(config, make_ctx(unit='duplicity/3')) == 'azure://duplicity-3'
+    assert h.target_url(S(config), make_ctx(unit='duplicity/3')) == 'azure://duplicity-3'
 
 
 def test_upstream_s3_form_with_credentials_in_it_is_still_refused():
@@ -614,7 +630,7 @@ def test_unknown_backend_is_refused_naming_the_backend_key():
 ])
 def test_a_non_aws_s3_host_becomes_the_endpoint(url, endpoint):
     assert h.parse_remote('s3', url).endpoint == endpoint
-    argv = h.build_argv('collection-status', make_config('s3', remote_backup_url=url), make_ctx())
+    argv = h.build_argv('collection-status', S(make_config('s3', remote_backup_url=url)), make_ctx())
     if endpoint:
         assert '--s3-endpoint-url=' + endpoint in argv
     else:
@@ -624,7 +640,7 @@ def test_a_non_aws_s3_host_becomes_the_endpoint(url, endpoint):
 def test_s3_endpoint_url_config_wins_over_the_url_host():
     config = make_config('s3', remote_backup_url='s3://rgw.example.com/bucket-1',
                          s3_endpoint_url='http://127.0.0.1:5000')
-    argv = h.build_argv('backup', config, make_ctx())
+    argv = h.build_argv('backup', S(config), make_ctx())
     assert '--s3-endpoint-url=http://127.0.0.1:5000' in argv
     assert '--s3-region-name=eu-west-1' in argv
 
@@ -713,7 +729,7 @@ def test_ssh_backends_use_only_our_key_and_known_hosts_strictly(backend):
 
 def test_ssh_without_a_private_key_does_not_name_a_missing_key_file():
     config = make_config('sftp', private_ssh_key='')
-    argv = h.build_argv('backup', config, make_ctx())
+    argv = h.build_argv('backup', S(config), make_ctx())
     assert not any('IdentityFile' in a for a in argv)
     assert '--ssh-options=-oStrictHostKeyChecking=yes' in argv
 
@@ -732,7 +748,7 @@ def test_rsync_over_ssh_creates_the_remote_directory_first():
 def test_the_remote_shell_reads_the_rsync_directory_as_one_word():
     """What the server's shell does with --rsync-path: one mkdir of one directory, then rsync."""
     config = make_config('rsync', remote_backup_url='host.example.com/site_a+b,c=d.e-f')
-    value = [a for a in h.build_argv('backup', config, make_ctx())
+    value = [a for a in h.build_argv('backup', S(config), make_ctx())
              if a.startswith('--rsync-options=')][0].split('=', 1)[1]
     rsync_path = shlex.split(value)[0].split('=', 1)[1]
     assert shlex.split(rsync_path) == ['mkdir', '-p', '--', 'site_a+b,c=d.e-f/duplicity-0', '&&',
@@ -784,36 +800,36 @@ def test_the_rsync_directory_is_checked_again_where_it_is_built():
 
 def test_rsync_daemon_gets_no_ssh_options():
     config = make_config('rsync', remote_backup_url='host.example.com::mod/dir')
-    argv = h.build_argv('backup', config, make_ctx())
+    argv = h.build_argv('backup', S(config), make_ctx())
     assert not any(a.startswith(('--ssh-options', '--rsync-options')) for a in argv)
 
 
 def test_ftps_with_a_ca_certificate_passes_the_ca_file():
     assert '--ssl-cacert-file=' + PATHS.ca_file in argv_for('backup', 'ftps')
     config = make_config('ftps', ca_certificate='')
-    assert not any(a.startswith('--ssl-cacert') for a in h.build_argv('backup', config, make_ctx()))
+    assert not any(a.startswith('--ssl-cacert') for a in h.build_argv('backup', S(config), make_ctx()))
 
 
 def test_ca_certificate_on_other_backends_is_ignored_with_a_note():
     config = make_config('sftp', ca_certificate=CA)
-    assert not any('cacert' in a for a in h.build_argv('backup', config, make_ctx()))
-    assert any('ca_certificate ignored' in n for n in h.notes(config, make_ctx()))
+    assert not any('cacert' in a for a in h.build_argv('backup', S(config), make_ctx()))
+    assert any('ca_certificate ignored' in n for n in h.notes(S(config), make_ctx()))
 
 
 def test_public_key_mode_without_a_fingerprint_is_refused():
     with pytest.raises(ValueError, match='gpg_public_key'):
-        h.build_argv('backup', make_config(mode='public-key'), make_ctx(encrypt_key=''))
+        h.build_argv('backup', S(make_config(mode='public-key')), make_ctx(encrypt_key=''))
 
 
 def test_no_encryption_setting_at_all_is_refused():
     config = make_config(mode='disabled', disable_encryption=False)
     with pytest.raises(ValueError, match='encryption_passphrase'):
-        h.build_argv('backup', config, make_ctx())
+        h.build_argv('backup', S(config), make_ctx())
 
 
 def test_public_key_takes_precedence_over_the_passphrase():
-    assert h.encryption_mode(make_config(mode='public-key')) == 'public-key'
-    assert h.encryption_mode(make_config(mode='disabled', encryption_passphrase='x')) == 'disabled'
+    assert dc.encryption_mode(make_config(mode='public-key')) == 'public-key'
+    assert dc.encryption_mode(make_config(mode='disabled', encryption_passphrase='x')) == 'disabled'
 
 
 # ----------------------------------------------------------------------------- environment
@@ -825,7 +841,7 @@ BASE_ENV = {'PATH': '/usr/bin:/bin', 'HOME': '/root', 'LANG': 'C.UTF-8',
 
 
 def test_build_env_keeps_the_base_and_drops_inherited_credentials():
-    env = h.build_env(make_config('file', 'disabled'), make_ctx(), BASE_ENV)
+    env = env_of(make_config('file', 'disabled'), make_ctx(), BASE_ENV)
     assert env['PATH'] == '/usr/bin:/bin' and env['HOME'] == '/root' and env['LANG'] == 'C.UTF-8'
     for key in ('PASSPHRASE', 'FTP_PASSWORD', 'AWS_PROFILE', 'AWS_SECRET_ACCESS_KEY',
                 'SSH_AUTH_SOCK', 'RSYNC_RSH', 'AZURE_CONNECTION_STRING'):
@@ -835,13 +851,13 @@ def test_build_env_keeps_the_base_and_drops_inherited_credentials():
 
 
 def test_passphrase_mode_passes_the_passphrase_in_the_environment():
-    env = h.build_env(make_config(), make_ctx(), {})
+    env = env_of(make_config(), make_ctx(), {})
     assert env['PASSPHRASE'] == SECRETS['encryption_passphrase']
 
 
 def test_public_key_mode_sets_a_passphrase_so_duplicity_never_prompts():
     config = make_config(mode='public-key', encryption_passphrase='')
-    env = h.build_env(config, make_ctx(gnupg_home='/tmp/gpg-restore'), {})
+    env = env_of(config, make_ctx(gnupg_home='/tmp/gpg-restore'), {})
     assert env['PASSPHRASE'] == ''
     assert env['GNUPGHOME'] == '/tmp/gpg-restore'
     assert 'SIGN_PASSPHRASE' not in env
@@ -849,12 +865,12 @@ def test_public_key_mode_sets_a_passphrase_so_duplicity_never_prompts():
 
 @pytest.mark.parametrize('backend', ['sftp', 'ftp', 'ftps'])
 def test_remote_password_goes_to_backend_and_ftp_password(backend):
-    env = h.build_env(make_config(backend), make_ctx(), {})
+    env = env_of(make_config(backend), make_ctx(), {})
     assert env['FTP_PASSWORD'] == env['BACKEND_PASSWORD'] == SECRETS['remote_password']
 
 
 def test_s3_credentials_ca_bundle_and_checksum_settings_go_to_the_environment():
-    env = h.build_env(make_config('s3'), make_ctx(), {})
+    env = env_of(make_config('s3'), make_ctx(), {})
     assert env['AWS_ACCESS_KEY_ID'] == SECRETS['aws_access_key_id']
     assert env['AWS_SECRET_ACCESS_KEY'] == SECRETS['aws_secret_access_key']
     assert env['AWS_CA_BUNDLE'] == PATHS.ca_file
@@ -863,41 +879,45 @@ def test_s3_credentials_ca_bundle_and_checksum_settings_go_to_the_environment():
 
 
 def test_s3_on_aws_keeps_the_default_checksum_behaviour():
-    env = h.build_env(make_config('s3', remote_backup_url='s3:///bucket-1', ca_certificate=''), make_ctx(), {})
+    env = env_of(make_config('s3', remote_backup_url='s3:///bucket-1', ca_certificate=''), make_ctx(), {})
     assert 'AWS_REQUEST_CHECKSUM_CALCULATION' not in env and 'AWS_CA_BUNDLE' not in env
 
 
 def test_azure_connection_string_goes_to_the_environment():
-    env = h.build_env(make_config('azure'), make_ctx(), {})
+    env = env_of(make_config('azure'), make_ctx(), {})
     assert env['AZURE_CONNECTION_STRING'] == SECRETS['azure_connection_string']
 
 
 def test_credentials_of_another_backend_are_not_exported():
     config = make_config('file', **SECRETS)
-    env = h.build_env(config, make_ctx(), {})
+    env = env_of(config, make_ctx(), {})
     assert set(env) == {'GNUPGHOME', 'PASSPHRASE'}
 
 
 # ----------------------------------------------------------------------------- secret files
 
 def files_by_path(config):
-    return {f.path: f for f in h.secret_files(config, PATHS)}
+    return {f.path: f for f in files_of(config, PATHS)}
 
 
-def test_secret_files_for_sftp_are_key_known_hosts_and_env_all_root_only():
+def test_secret_files_for_sftp_are_key_and_known_hosts_all_root_only():
     files = files_by_path(make_config('sftp'))
-    assert set(files) == {PATHS.ssh_key, PATHS.known_hosts, PATHS.env_file}
+    assert set(files) == {PATHS.ssh_key, PATHS.known_hosts}
     assert all(f.mode == 0o600 for f in files.values())
     assert files[PATHS.ssh_key].content == (KEY_TEXT + '\n').encode()
     assert files[PATHS.known_hosts].content == \
         ('[backup.example.com]:2222 ' + HOST_KEY + '\n').encode()
-    env = json.loads(files[PATHS.env_file].content)
-    assert env['FTP_PASSWORD'] == SECRETS['remote_password']
+
+
+def test_the_env_file_variables_carry_the_secrets_duplicity_reads():
+    config = make_config('sftp')
+    env = h.env_vars(S(config), secrets_of(config), PATHS)
+    assert env['FTP_PASSWORD'] == env['BACKEND_PASSWORD'] == SECRETS['remote_password']
     assert env['PASSPHRASE'] == SECRETS['encryption_passphrase']
 
 
 def test_secret_file_repr_does_not_show_the_content():
-    assert SECRETS['remote_password'] not in repr(h.secret_files(make_config('sftp'), PATHS))
+    assert SECRETS['remote_password'] not in repr(files_of(make_config('sftp'), PATHS))
 
 
 @pytest.mark.parametrize('given,port,expected', [
@@ -991,7 +1011,7 @@ def test_secret_files_and_the_validator_use_the_same_key_check():
     value = base64.b64encode(keymaterial.pem_private_key('PRIVATE KEY').encode()).decode()
     config = make_config('sftp', private_ssh_key=value)
     with pytest.raises(ValueError) as err:
-        h.secret_files(config, PATHS)
+        files_of(config, PATHS)
     assert duplicity_config.validate_ssh(config) == [str(err.value)]
 
 
@@ -1016,27 +1036,28 @@ def test_bad_known_host_key_lines_are_reported_by_number_never_by_content(text, 
             assert line[:12] not in message
 
 
-def test_secret_values_include_the_body_of_a_key_the_checks_refuse():
-    key = keymaterial.pem_private_key('PRIVATE KEY', seed='refused')
-    config = make_config('sftp', private_ssh_key=base64.b64encode(key.encode()).decode())
-    values = h.secret_values(config)
-    assert all(line in values for line in key.splitlines()[1:-1])
-
-
 def test_secret_files_refuse_a_bad_key_before_anything_is_written():
     config = make_config('sftp', private_ssh_key='@@@')
     with pytest.raises(ValueError, match='private_ssh_key'):
-        h.secret_files(config, PATHS)
+        files_of(config, PATHS)
 
 
 def test_ca_file_is_written_for_s3_and_ftps_only():
-    assert PATHS.ca_file in files_by_path(make_config('s3'))
+    assert files_by_path(make_config('s3'))[PATHS.ca_file].content == CA.encode()
     assert PATHS.ca_file in files_by_path(make_config('ftps'))
     assert PATHS.ca_file not in files_by_path(make_config('sftp', ca_certificate=CA))
-    with pytest.raises(ValueError, match='^ca_certificate: '):
-        h.secret_files(make_config('s3', ca_certificate='garbage'), PATHS)
+    problems = Settings.parse(make_config('s3', ca_certificate='garbage'), ('/etc',))[1]
+    assert problems['backend'] == ['ca_certificate is not a PEM certificate '
+                                   '(-----BEGIN CERTIFICATE----- ...)']
 
 
 def test_rsync_daemon_needs_no_ssh_files():
     config = make_config('rsync', remote_backup_url='host::mod/dir', known_host_key='')
-    assert set(files_by_path(config)) == {PATHS.env_file}
+    assert files_by_path(config) == {}
+
+
+def test_a_blank_private_key_is_unset_for_the_validator_the_argv_and_the_key_file():
+    config = make_config('sftp', private_ssh_key=' \n ')
+    assert not any(Settings.parse(config, ('/etc',), unit=UNIT)[1].values())
+    assert not any('IdentityFile' in a for a in h.build_argv('backup', S(config), make_ctx()))
+    assert PATHS.ssh_key not in files_by_path(config)

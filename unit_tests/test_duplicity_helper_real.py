@@ -1,7 +1,7 @@
 """The builders of duplicity_helper against real duplicity binaries (file backend).
 
-For each installed version (Debian's /usr/bin/duplicity 0.8.x, tests/.venvs/dup21 and
-tests/.venvs/dup3 from tests/setup/install-duplicity-versions.sh; extra binaries may be named
+For each installed version of tests/servers/duplicity_versions.py (Debian's 0.8.x, focal's
+0.8.11, 2.1.x and 3.x from tests/setup/install-duplicity-versions.sh; extra binaries may be named
 in DUPLICITY_REAL_BINARIES, colon-separated) and each encryption mode: full + incremental
 backup, collection-status, list-current-files, restore of one path and of everything,
 verify --compare-data, the remove-* commands and cleanup, all with argv and env exactly as
@@ -18,14 +18,12 @@ import pytest
 
 import duplicity_helper as h
 from duplicity_paths import UnitPaths
+from duplicity_secrets import Secrets
+from duplicity_settings import Settings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENVS = os.environ.get('DUP_VENVS_DIR', os.path.join(ROOT, 'tests', '.venvs'))
-BINARIES = {
-    'dup08': '/usr/bin/duplicity',
-    'dup21': os.path.join(VENVS, 'dup21', 'bin', 'duplicity'),
-    'dup3': os.path.join(VENVS, 'dup3', 'bin', 'duplicity'),
-}
+from servers.duplicity_versions import CANDIDATES
+
+BINARIES = dict(CANDIDATES)
 for extra in filter(None, os.environ.get('DUPLICITY_REAL_BINARIES', '').split(':')):
     BINARIES[extra] = extra
 
@@ -105,16 +103,18 @@ def test_real_duplicity_backs_up_restores_and_verifies_with_built_argv(version_i
     ctx = h.Context(unit='duplicity/0', paths=paths, version=version, duplicity=binary,
                     encrypt_key=fpr, includes=(data, paths.state_dir),
                     excludes=('**/-dash.tmp',), log_file=os.path.join(base, 'machine.log'))
-    env = h.build_env(config, ctx, dict(os.environ, HOME=base))
+    dup = Settings.parse(config, (data,), unit='duplicity/0')[0].duplicity  # what builders take
+    secrets = Secrets.from_config(config)
+    env = h.build_env(dup, secrets, ctx, dict(os.environ, HOME=base))
 
-    out = run(h.build_argv('backup', config, ctx, full=True), env).stdout
+    out = run(h.build_argv('backup', dup, ctx, full=True), env).stdout
     assert 'Backup Statistics' in out
     time.sleep(1.1)  # duplicity's backup times have one-second resolution
     with open(os.path.join(data, 'a.txt'), 'a') as f:
         f.write('more\n')
-    out = run(h.build_argv('backup', config, ctx), env).stdout
+    out = run(h.build_argv('backup', dup, ctx), env).stdout
     assert 'Backup Statistics' in out
-    status = run(h.build_argv('collection-status', config, ctx), env).stdout
+    status = run(h.build_argv('collection-status', dup, ctx), env).stdout
     assert 'Full' in status and 'Incremental' in status
     assert os.path.getsize(ctx.log_file) > 0
 
@@ -127,9 +127,9 @@ def test_real_duplicity_backs_up_restores_and_verifies_with_built_argv(version_i
         rctx = h.Context(unit='duplicity/0', paths=paths, version=version, duplicity=binary,
                          encrypt_key=fpr, gnupg_home=tmphome, includes=ctx.includes,
                          excludes=ctx.excludes)
-        renv = h.build_env(config, rctx, dict(os.environ, HOME=base))
+        renv = h.build_env(dup, secrets, rctx, dict(os.environ, HOME=base))
 
-    files = run(h.build_argv('list-current-files', config, rctx), renv).stdout
+    files = run(h.build_argv('list-current-files', dup, rctx), renv).stdout
     rel = data.lstrip('/') + '/sub/b.bin'
     assert rel in files
     assert '-dash.tmp' not in files and 'charm-duplicity' not in files
@@ -137,16 +137,16 @@ def test_real_duplicity_backs_up_restores_and_verifies_with_built_argv(version_i
     target = os.path.join(base, 'restored')
     dest = h.restore_destination(target, rel)
     os.makedirs(os.path.dirname(dest))  # duplicity does not create the parents
-    run(h.build_argv('restore', config, rctx, path=rel, target=target), renv)
+    run(h.build_argv('restore', dup, rctx, path=rel, target=target), renv)
     assert filecmp.cmp(os.path.join(data, 'sub', 'b.bin'), dest, shallow=False)
 
     everything = os.path.join(base, 'restored-all')
-    run(h.build_argv('restore', config, rctx, target=everything, time='now'), renv)
+    run(h.build_argv('restore', dup, rctx, target=everything, time='now'), renv)
     assert filecmp.cmp(os.path.join(data, 'a.txt'),
                        os.path.join(everything, data.lstrip('/'), 'a.txt'), shallow=False)
 
     # verify exits 1 when it finds differences (parent directories' mtimes changed here)
-    out = run(h.build_argv('verify', config, rctx, compare_data=True), renv, ok=(0, 1)).stdout
+    out = run(h.build_argv('verify', dup, rctx, compare_data=True), renv, ok=(0, 1)).stdout
     assert 'Verify complete' in out
 
     remote_dir = os.path.join(base, 'remote', 'duplicity-0')
@@ -169,4 +169,4 @@ def test_real_duplicity_backs_up_restores_and_verifies_with_built_argv(version_i
                    ('remove-all-but-n-full', {'count': 1}),
                    ('remove-older-than', {'time': '10D'}),
                    ('cleanup', {})):
-        run(h.build_argv(op, config, ctx, **kw), env)
+        run(h.build_argv(op, dup, ctx, **kw), env)

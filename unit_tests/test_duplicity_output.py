@@ -490,21 +490,6 @@ def test_real_differences_of_a_clean_verify_are_none():
                               ['/etc']) == []
 
 
-# ----------------------------------------------------------------------------- retention
-
-@pytest.mark.parametrize('period,interval', [
-    ('30d', '30D'), ('12h', '12h'), ('8w', '8W'), ('6m', '6M'), ('1y', '1Y'),
-])
-def test_retention_period_becomes_a_duplicity_interval(period, interval):
-    assert out.duplicity_retention_time(period) == interval
-
-
-@pytest.mark.parametrize('period', ['manual', '30D', '30', 'd', '1.5d', ''])
-def test_an_invalid_retention_period_raises_an_operation_error(period):
-    with pytest.raises(dp.OperationError, match="retention_period"):
-        out.duplicity_retention_time(period)
-
-
 # ----------------------------------------------------------------------------- failure classes
 # duplicity 0.8.22, an incremental onto a chain made from another source directory (exit 42):
 # its --log-file records, and the output, whose last line is not the fatal one

@@ -17,25 +17,36 @@ import pytest
 
 import duplicity_process as dp
 import duplicity_runner as r
+from duplicity_helper import Remote
 from duplicity_paths import UnitPaths
-from duplicity_records import BACKUP, LAST_ACTION, RETENTION, Outcome
+from duplicity_records import BACKUP, LAST_ACTION, RETENTION, Outcome, RunnerSpec
+from duplicity_settings import DuplicitySettings
 from test_duplicity_output import SOURCE_MISMATCH_LOG, SOURCE_MISMATCH_OUTPUT
 
 KINDS = (BACKUP, RETENTION, LAST_ACTION)
+
+
+def runner_spec(root, settings=None, **fields):
+    """A RunnerSpec of duplicity/0 under root: file backend, no encryption, retention 30D;
+    ``settings`` overrides DuplicitySettings fields."""
+    dup = DuplicitySettings(**dict({'backend': 'file', 'encryption': 'disabled',
+                                    'remote': Remote(backend='file', path='/srv/backups'),
+                                    'retention': '30D'}, **(settings or {})))
+    return RunnerSpec(**dict({'unit': 'duplicity/0', 'settings': dup, 'version': (3, 2, 1),
+                              'root': str(root)}, **fields))
 
 # ----------------------------------------------------------------------------- lock and record
 
 @pytest.fixture
 def runner(tmp_path):
-    spec = {'unit': 'duplicity/0', 'config': {}, 'version': [3, 2, 1]}
     paths = UnitPaths.for_unit('duplicity/0', root=str(tmp_path))
     os.makedirs(paths.state_dir)
     os.makedirs(paths.status_dir)
-    return r.Runner(spec, {}, root=str(tmp_path))
+    return r.Runner(runner_spec(tmp_path), {})
 
 
 def test_a_second_lock_attempt_is_busy_while_the_first_holds_it(runner, tmp_path):
-    other = r.Runner(runner.spec, {}, root=str(tmp_path))
+    other = r.Runner(runner.spec, {})
     with runner.lock('backup'):
         with pytest.raises(r.Busy, match=r'already running for duplicity/0 \(backup pid {}'
                            .format(os.getpid())):
@@ -131,7 +142,7 @@ def short_runner():
     root = tempfile.mkdtemp(prefix='r-', dir='/tmp')
     paths = UnitPaths.for_unit('duplicity/0', root=root)
     os.makedirs(paths.state_dir)
-    runner = r.Runner({'unit': 'duplicity/0', 'config': {}, 'version': [3, 2, 1]}, {}, root=root)
+    runner = r.Runner(runner_spec(root), {})
     runner.test_root = root
     try:
         yield runner
@@ -151,7 +162,7 @@ def test_releasing_the_lock_ends_the_gpg_agent_the_operation_started(short_runne
 def test_a_busy_lock_leaves_the_running_operations_gpg_agent_alone(short_runner):
     runner = short_runner
     start_agent(runner.paths.gnupg_home)
-    other = r.Runner(runner.spec, {}, root=runner.test_root)
+    other = r.Runner(runner.spec, {})
     with runner.lock('backup'):
         with pytest.raises(r.Busy):
             with other.lock('verify'):
@@ -186,20 +197,18 @@ class Fake:
             json.dump(behaviour, f)
 
 
-def make_runner(root, config=None, secret_env=None, fake=None):
-    config = dict({'backend': 'file', 'remote_backup_url': 'file:///srv/backups',
-                   'disable_encryption': True, 'retention_period': '30d'}, **(config or {}))
-    spec = {'unit': 'duplicity/0', 'config': config, 'version': [3, 2, 1],
-            'duplicity': fake.path if fake else 'duplicity', 'includes': ['/srv/data']}
+def make_runner(root, settings=None, secret_env=None, fake=None):
+    spec = runner_spec(root, settings, duplicity=fake.path if fake else 'duplicity',
+                       includes=('/srv/data',))
     paths = UnitPaths.for_unit('duplicity/0', root=str(root))
     for d in (paths.state_dir, paths.status_dir, paths.temp_dir, paths.archive_dir,
               paths.log_dir, paths.secrets_dir):
         os.makedirs(d, exist_ok=True)
     with open(paths.spec_file, 'w') as f:
-        json.dump(dict(spec, root=str(root)), f)
+        f.write(spec.to_json())
     with open(paths.env_file, 'w') as f:
         json.dump(secret_env or {}, f)
-    return r.Runner(spec, secret_env or {}, root=str(root))
+    return r.Runner(spec, secret_env or {})
 
 
 @pytest.fixture
@@ -399,13 +408,12 @@ def test_the_scheduled_retention_exits_75_on_a_busy_lock_and_records_nothing(
 
 
 def test_an_unexpected_error_is_a_recorded_failure_and_leaves_no_temp_file(tmp_path, fake):
-    # a spec written before validation refused this user: build_argv raises ValueError
-    runner = make_runner(tmp_path, {'backend': 'sftp', 'remote_backup_url': '127.0.0.1:22/x',
-                                    'remote_user': 'bad user'}, fake=fake)
+    # a spec no hook writes (no encryption mode): build_argv raises ValueError
+    runner = make_runner(tmp_path, {'encryption': ''}, fake=fake)
     with pytest.raises(r.OperationError) as err:
         runner.backup()
-    assert str(err.value).startswith("backup failed: unexpected error (ValueError: remote_user: ")
-    assert "is not a user name the sftp backend can use" in str(err.value)
+    assert str(err.value).startswith("backup failed: unexpected error (ValueError: "
+                                     "encryption_passphrase: ")
     assert outcome_of(runner)['backup']['status'] == 'failed'
     assert leftovers(runner) == []
     with open(runner.paths.log_file) as f:
@@ -413,8 +421,7 @@ def test_an_unexpected_error_is_a_recorded_failure_and_leaves_no_temp_file(tmp_p
 
 
 def test_an_unexpected_error_of_an_action_is_recorded_as_the_last_action(tmp_path, fake):
-    runner = make_runner(tmp_path, {'backend': 'sftp', 'remote_backup_url': '127.0.0.1:22/x',
-                                    'remote_user': 'bad user'}, fake=fake)
+    runner = make_runner(tmp_path, {'encryption': ''}, fake=fake)
     with pytest.raises(r.OperationError, match='unexpected error'):
         runner.cleanup()
     assert outcome_of(runner)['last-action']['status'] == 'failed'
@@ -440,8 +447,7 @@ def test_the_cron_entry_point_fails_without_the_environment_file(tmp_path, fake,
 
 
 def test_the_cron_entry_point_records_an_unexpected_backup_failure(tmp_path, fake, capsys):
-    runner = make_runner(tmp_path, {'remote_user': 'bad user', 'backend': 'sftp',
-                                    'remote_backup_url': '127.0.0.1:22/x'}, fake=fake)
+    runner = make_runner(tmp_path, {'encryption': ''}, fake=fake)
     assert r.main(['--spec', runner.paths.spec_file, 'backup']) == 1
     assert 'Traceback' not in capsys.readouterr().err
     assert outcome_of(runner)['backup']['status'] == 'failed'

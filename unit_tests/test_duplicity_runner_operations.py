@@ -13,6 +13,7 @@ import duplicity_process as dp
 import duplicity_runner as r
 from duplicity_paths import UnitPaths
 from duplicity_records import Outcome
+from test_duplicity_runner import runner_spec
 
 STATISTICS = """\
 --------------[ Backup Statistics ]--------------
@@ -105,21 +106,18 @@ class Unit:
     """A Runner on a private root with a FakeDuplicity; ``hooks`` maps a hook kind to the
     body of its script (each script also notes '<kind> <BACKUP_RESULT>' in the events)."""
 
-    def __init__(self, tmp_path, events, config=None, hooks=None):
+    def __init__(self, tmp_path, events, settings=None, hooks=None):
         self.events_file = tmp_path / 'hook-events'
-        config = dict({'backend': 'file', 'remote_backup_url': 'file:///srv/backups',
-                       'disable_encryption': True, 'retention_period': '30d'}, **(config or {}))
-        spec = {'unit': 'duplicity/0', 'config': config, 'version': [3, 2, 1],
-                'includes': ['/srv/data'],
-                'hooks': {kind: [hook(tmp_path, self.events_file, kind, body)]
-                          for kind, body in (hooks or {}).items()}}
+        spec = runner_spec(tmp_path, settings, includes=('/srv/data',),
+                           hooks={kind: (hook(tmp_path, self.events_file, kind, body),)
+                                  for kind, body in (hooks or {}).items()})
         self.paths = UnitPaths.for_unit('duplicity/0', root=str(tmp_path))
         for d in (self.paths.state_dir, self.paths.status_dir, self.paths.temp_dir,
                   self.paths.archive_dir, self.paths.log_dir):
             os.makedirs(d, exist_ok=True)
         self.fake = FakeDuplicity(events)
         self.events = events
-        self.runner = r.Runner(spec, {}, root=str(tmp_path), process=self.fake)
+        self.runner = r.Runner(spec, {}, process=self.fake)
 
     def record(self):
         try:
@@ -201,7 +199,7 @@ def test_a_backup_that_leaves_no_new_set_fails(unit):
 
 
 def test_a_backup_past_its_deadline_fails_naming_run_timeout(tmp_path, events):
-    unit = Unit(tmp_path, events, config={'run_timeout': 5})
+    unit = Unit(tmp_path, events, settings={'run_timeout': 5})
     unit.fake.behave('incr', exit=-15, timed_out=True, output='partial output')
     with pytest.raises(dp.OperationError, match=r'run_timeout \(5s\)'):
         unit.runner.backup()
@@ -298,7 +296,7 @@ def test_retention_on_a_busy_lock_runs_nothing_and_records_nothing(tmp_path, eve
 
 
 def test_a_manual_retention_period_runs_nothing(tmp_path, events):
-    unit = Unit(tmp_path, events, config={'retention_period': 'manual'})
+    unit = Unit(tmp_path, events, settings={'retention': ''})
     assert unit.runner.retention().skipped == 'retention_period is manual'
     assert unit.commands() == [] and unit.record() == {}
 

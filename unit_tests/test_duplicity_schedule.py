@@ -76,6 +76,13 @@ def test_a_cron_expression_passes_through_normalised_for_backups_and_retention(e
 
 # ----------------------------------------------------------------------------- render_schedule
 
+def schedule_of(config):
+    """The parsed Schedule of a config the validators accept: what the cron builders take."""
+    schedule, problems = duplicity_config.parse_frequencies(config)
+    assert not problems, problems
+    return schedule
+
+
 def schedule_lines(tmp_path, **config):
     paths = UnitPaths.for_unit('duplicity/0', root=str(tmp_path))
     os.makedirs(os.path.dirname(paths.cron_file), exist_ok=True)
@@ -149,7 +156,8 @@ def test_a_combined_line_cron_would_find_too_long_is_split(app, lines):
     runner = '/var/lib/juju/agents/unit-{}-17/charm/lib/duplicity_runner.py'.format(app)
     config = {'backup_frequency': 'daily', 'deletion_frequency': 'daily',
               'retention_period': '30d'}
-    rendered = charm.schedule_lines(config, unit, runner, paths.spec_file, paths.log_file)
+    rendered = charm.schedule_lines(schedule_of(config), unit, runner, paths.spec_file,
+                                    paths.log_file)
     assert len(rendered) == lines
     assert all(len(command) <= charm.MAX_COMMAND for _, command in rendered)
     if lines == 2:
@@ -169,9 +177,9 @@ def test_the_retention_run_never_starts_before_the_units_backup(backup, deletion
     backup, as the retention minute used to be for half of the units)."""
     start = datetime.datetime(2026, 3, 2)
     for unit in UNIT_NAMES:
-        entries = charm.schedule_entries({'backup_frequency': backup,
-                                          'deletion_frequency': deletion,
-                                          'retention_period': '30d'}, unit)
+        entries = charm.schedule_entries(schedule_of({'backup_frequency': backup,
+                                                      'deletion_frequency': deletion,
+                                                      'retention_period': '30d'}), unit)
         if backup == deletion:
             assert entries == [(charm.cron_fields(backup, unit), ['backup', 'retention'])]
             continue
@@ -187,8 +195,9 @@ def test_the_retention_run_never_starts_before_the_units_backup(backup, deletion
 
 
 def test_retention_without_scheduled_backups_keeps_its_spread_slot():
-    entries = charm.schedule_entries({'backup_frequency': 'manual', 'deletion_frequency': 'daily',
-                                      'retention_period': '30d'}, 'duplicity/4')
+    entries = charm.schedule_entries(schedule_of({'backup_frequency': 'manual',
+                                                  'deletion_frequency': 'daily',
+                                                  'retention_period': '30d'}), 'duplicity/4')
     assert entries == [(charm.cron_fields('daily', 'duplicity/4', 30), ['retention'])]
 
 

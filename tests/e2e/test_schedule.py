@@ -266,7 +266,7 @@ def test_retention_run_removes_chains_older_than_the_period_and_records_its_outc
     runner = runner_module.Runner.from_files(spec_file)
     helper = runner_module.duplicity_helper
     three_days_ago = int(time.time()) - 3 * 86400
-    argv = helper.build_argv("backup", runner.config, runner.context(with_selection=True),
+    argv = helper.build_argv("backup", runner.settings, runner.context(with_selection=True),
                              full=True)
     env = helper.merge_env(runner.base_env(), runner.secret_env, "")
     old = subprocess.run(argv + ["--current-time={}".format(three_days_ago)], env=env, cwd="/",
