@@ -20,6 +20,7 @@ import duplicity_config
 import duplicity_cron
 import duplicity_helper
 import duplicity_runner
+import duplicity_tuning
 from duplicity_paths import UnitPaths
 
 BASE_PACKAGES = ["duplicity", "gnupg"]
@@ -302,6 +303,11 @@ def render_runtime(config, paths, *, unit, duplicity, version, fingerprint, incl
                    hooks):
     """Write spec.json (no secrets) and the secret environment file; True if either changed."""
     ensure_dirs(paths)
+    auto, line = duplicity_tuning.auto_compression(config, includes, excludes, paths.spec_file)
+    if auto:
+        config = dict(config, compression_auto=auto)
+    if line:
+        hookenv.log(line)
     ctx = duplicity_helper.Context(unit=unit, paths=paths, version=tuple(version),
                                    duplicity=duplicity, encrypt_key=fingerprint,
                                    includes=tuple(includes), excludes=tuple(excludes))

@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 import duplicity_cron
 import duplicity_helper
+import duplicity_tuning
 
 SSH_BACKENDS = ("sftp", "scp", "rsync")
 NAMED_FREQUENCIES = ("hourly", "daily", "weekly", "monthly")
@@ -144,6 +145,7 @@ def validate_backend(config, unit=None):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append("{} must be a whole number of at least 1, not {}".format(
                 key, shown(value)))
+    problems += filter(None, [duplicity_tuning.compression_problem(config.get("compression"))])
     return problems
 
 
@@ -434,7 +436,7 @@ KEY_GROUPS = OrderedDict([
     ("backend", ("backend", "remote_backup_url", "remote_user", "remote_password",
                  "aws_access_key_id", "aws_secret_access_key", "azure_connection_string",
                  "s3_endpoint_url", "s3_region_name", "ca_certificate", "volsize",
-                 "concurrency")),
+                 "concurrency", "compression")),
     ("ssh", ("private_ssh_key", "known_host_key")),
     ("encryption", ("encryption_passphrase", "gpg_public_key", "disable_encryption")),
     ("schedule", ("backup_frequency", "deletion_frequency", "retention_period",

@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+import duplicity_tuning
 from duplicity_paths import CHARM_SECRET_FILE_PATTERNS, UnitPaths, unit_slug
 
 OPERATIONS = ('backup', 'collection-status', 'list-current-files', 'restore', 'verify',
@@ -826,8 +827,10 @@ def build_argv(operation, config, ctx, *, full=False, time=None, path=None, targ
         argv.append('--volsize={}'.format(_volsize(config)))
         if kind == 'incremental':
             argv.append('--full-if-older-than=' + _full_if_older_than(config))
-        if version >= V_CONCURRENCY and _concurrency(config) > 1:
-            argv.append('--concurrency={}'.format(_concurrency(config)))
+        argv += duplicity_tuning.concurrency_args(_concurrency(config), version)
+        argv += duplicity_tuning.compression_args(
+            duplicity_tuning.parse_compression(config.get('compression')),
+            encryption_mode(config) != 'disabled', version, config.get('compression_auto'))
         argv += selection_args(ctx)
         argv += ['/', url]
     elif operation == 'collection-status':
@@ -876,9 +879,11 @@ def notes(config, ctx):
         conc = _concurrency(config)
     except ValueError:
         conc = 1
-    if conc > 1 and version < V_CONCURRENCY:
-        out.append('concurrency={} ignored: duplicity {} has no parallel uploads (3.0 or later '
-                   'needed)'.format(conc, '.'.join(str(x) for x in version)))
+    try:
+        mode = duplicity_tuning.parse_compression(config.get('compression'))
+    except ValueError:
+        mode = 'auto'
+    out += duplicity_tuning.notes(mode, encryption_mode(config) != 'disabled', conc, version)
     if _cfg(config, 'ca_certificate') and backend not in ('ftps', 's3'):
         out.append('ca_certificate ignored: only used by the ftps and s3 backends')
     if backend == 'rsync' and config.get('remote_password'):
