@@ -36,8 +36,9 @@ best       BZIP2 level 9                           gzip level 6
 by tests/bench/compression.py: AES256 alone ~96 MB/s CPU on random bytes, with ZIP level 1
 or 6 ~24-26 MB/s, for no saving), so no single level fits every data set. When the hooks
 write the runner's spec and the backup selection changed (or was never sampled), up to
-``SAMPLE_BYTES`` spread over the selected files are deflated at level 1: when that saves
-less than ``SAVING_THRESHOLD`` the data is treated as incompressible and ``none`` is used,
+``SAMPLE_BYTES`` spread over the selected files are deflated at level 1 (each file's ratio
+weighted by its size): when that saves less than ``SAVING_THRESHOLD`` of the bytes the
+data is treated as incompressible and ``none`` is used,
 otherwise ``fast`` (level 1: 1.16x the CPU throughput of level 6 on the bench mix for 4%
 more bytes). No sample (nothing selected yet, unreadable) means ``fast``. The choice is
 kept in the spec (``config["compression_auto"]``) and logged with its sample.
@@ -184,9 +185,9 @@ def _read_regular(path, limit):
 
 
 def sample_files(includes, excludes=()):
-    """Regular files under ``includes`` to sample, in a deterministic order, spread over
-    the tree: directories are walked breadth first, so one huge subtree cannot use up
-    the entry budget."""
+    """(path, size) of the regular files under ``includes`` to sample, in a deterministic
+    order, spread over the tree: directories are walked breadth first, so one huge subtree
+    cannot use up the entry budget."""
     files = []
     queue = [p for p in includes if p.startswith('/') and not _skipped(p, excludes)]
     seen = 0
@@ -199,7 +200,7 @@ def sample_files(includes, excludes=()):
         seen += 1
         if stat.S_ISREG(st.st_mode):
             if st.st_size:
-                files.append(path)
+                files.append((path, st.st_size))
         elif stat.S_ISDIR(st.st_mode):
             try:
                 names = sorted(os.listdir(path))
@@ -211,30 +212,35 @@ def sample_files(includes, excludes=()):
 
 
 def sample_ratio(includes, excludes=()):
-    """(compressed / raw at deflate level 1, raw bytes, files) of a sample of the selection;
-    ratio None when nothing could be read."""
+    """(estimated stored / raw at deflate level 1, bytes read, files read) for the selection.
+
+    Each sampled file's first SAMPLE_CHUNK bytes are deflated on their own and the file's
+    ratio is weighted by its whole size, so a large file counts for its bytes, not for one
+    sample. Ratio None when nothing could be read.
+    """
     files = sample_files(includes, excludes)
     if not files:
         return None, 0, 0
-    # spread: every n-th file so the sample covers the whole list
-    per_file = SAMPLE_CHUNK
-    step = max(1, len(files) * per_file // SAMPLE_BYTES)
+    step = max(1, len(files) * SAMPLE_CHUNK // SAMPLE_BYTES)  # every n-th file
     raw = 0
-    packed = 0
+    weighted = 0.0
+    weight = 0
     count = 0
-    compressor = zlib.compressobj(1)
-    for path in files[::step]:
+    for path, size in files[::step]:
         if raw >= SAMPLE_BYTES:
             break
-        chunk = _read_regular(path, min(per_file, SAMPLE_BYTES - raw))
-        if chunk:
-            raw += len(chunk)
-            packed += len(compressor.compress(chunk))
-            count += 1
-    packed += len(compressor.flush())
+        chunk = _read_regular(path, min(SAMPLE_CHUNK, SAMPLE_BYTES - raw))
+        if not chunk:
+            continue
+        compressor = zlib.compressobj(1)
+        packed = len(compressor.compress(chunk)) + len(compressor.flush())
+        raw += len(chunk)
+        weighted += size * packed / len(chunk)
+        weight += size
+        count += 1
     if not raw:
         return None, 0, 0
-    return packed / raw, raw, count
+    return weighted / weight, raw, count
 
 
 def choose_auto(ratio):

@@ -223,6 +223,17 @@ def test_a_mix_samples_by_its_share_of_compressible_bytes(tmp_path):
     assert t.choose_auto(ratio) == 'fast'
 
 
+def test_a_large_file_weighs_by_its_size_not_by_its_one_sample(tmp_path):
+    """One 3 MB random file and ten small text files: mostly incompressible bytes."""
+    write(str(tmp_path / 'b' / 'big.bin'), os.urandom(3000000))
+    for i in range(10):
+        write(str(tmp_path / 'b' / 't{}.txt'.format(i)), text(20000, seed=i))
+    ratio, raw, count = t.sample_ratio([str(tmp_path / 'b')])
+    assert count == 11 and raw == t.SAMPLE_CHUNK + 10 * 20000
+    assert ratio > 0.9
+    assert t.choose_auto(ratio) == 'none'
+
+
 def test_the_sample_reads_at_most_its_budget_spread_over_the_files(tmp_path, monkeypatch):
     monkeypatch.setattr(t, 'SAMPLE_BYTES', 10 * t.SAMPLE_CHUNK)
     for i in range(100):
@@ -243,7 +254,7 @@ def test_the_sample_skips_excluded_paths_symlinks_fifos_and_empty_files(tmp_path
     assert t.sample_ratio([str(sel)], [str(sel / 'skip')]) == (None, 0, 0)
     assert t.sample_files([str(sel)], [str(sel / 'skip')]) == []
     write(str(sel / 'log.txt'), text(100000))
-    assert t.sample_files([str(sel)], [str(sel / 'skip')]) == [str(sel / 'log.txt')]
+    assert t.sample_files([str(sel)], [str(sel / 'skip')]) == [(str(sel / 'log.txt'), 100000)]
 
 
 def test_nothing_to_sample_means_fast(tmp_path):
