@@ -9,7 +9,8 @@ and 1 MB volumes (so a full backup has several volumes and 3.x's upload pool has
   compression; then restore (reads every volume of the chain) and verify;
 - ``compression=auto`` samples the selection: mostly random bytes -> none; after the
   selection changes to mostly text -> fast (the juju log says what the sample showed);
-- a fresh chain (full backup) per mode, each restored;
+- a fresh chain (full backup) per mode, each restored (3.x only: the charm's part is the
+  same for every version, the version's part is covered by the chain);
 - unencrypted: ``none`` writes plain tar volumes, a gzip'ed incremental follows in the
   same chain, both restored.
 
@@ -131,40 +132,40 @@ def test_every_compression_mode_backs_up_restores_and_verifies_with_parallel_upl
         assert compression_algos(new_volumes(target, slug, before)) == {expected}, mode
     assert any(m.startswith("compression=auto: a sample of ") and m.endswith("using none")
                for _, m in d.unit.logs), d.unit.logs
-    assert d.ok("list-backups")["count"] == "5"
     restore_matches(d, tmp_path, src, "chain")
     verified = d.ok("verify", **{"compare-data": True})
     assert verified["differences"] == "0", verified
+    assert int(verified["files-compared"]) >= 10, verified
+    backups = 5
 
-    # auto samples again when the selection changes: now mostly text -> fast
-    text_dir = tmp_path / "text-data"
-    write(str(text_dir / "big.log"), log_text(rng, 600 * 1024))
-    time.sleep(1.1)
-    before = set(volumes(target, slug, "*"))
-    d.configure(aux_backup_directory=str(text_dir))
-    assert any(m.startswith("compression=auto: a sample of ") and m.endswith("using fast")
-               for _, m in d.unit.logs), d.unit.logs
-    d.ok("do-backup")
-    assert compression_algos(new_volumes(target, slug, before)) == {"1"}
-    restored = tmp_path / "text-restored"
-    d.ok("restore", target=str(restored))
-    assert snapshot(restored / str(text_dir).lstrip("/")) == snapshot(text_dir)
-    d.configure(aux_backup_directory="")
-
-    # a fresh chain per mode
-    for mode in ["none", "fast", "default", "best", "auto"]:
-        time.sleep(1.1)
-        before = set(volumes(target, slug, "*"))
-        d.configure(compression=mode)
-        assert d.ok("do-backup", full=True)["backup-type"] == "full"
-        made = new_volumes(target, slug, before)
-        assert made and all("duplicity-full." in v for v in made), made
-        assert compression_algos(made) == {PACKET["none" if mode == "auto" else mode]}, mode
-        restore_matches(d, tmp_path, src, "fresh-" + mode)
+    # a fresh chain (full backup) per mode; the chain above began with default's. The
+    # version-specific part (how the options reach gpg) is covered above for both
+    # versions, so the fresh chains run on 3.x only, to keep the suite short.
+    if version == "dup3":
+        for mode in ["none", "fast", "best", "auto"]:
+            time.sleep(1.1)
+            before = set(volumes(target, slug, "*"))
+            if mode == "auto":
+                # auto samples again when the selection changes: now mostly text -> fast
+                text_dir = tmp_path / "text-data"
+                write(str(text_dir / "big.log"), log_text(rng, 2 << 20))
+                d.configure(compression=mode, aux_backup_directory=str(text_dir))
+                assert any(m.startswith("compression=auto: a sample of ") and
+                           m.endswith("using fast") for _, m in d.unit.logs), d.unit.logs
+            else:
+                d.configure(compression=mode)
+            assert d.ok("do-backup", full=True)["backup-type"] == "full"
+            made = new_volumes(target, slug, before)
+            assert made and all("duplicity-full." in v for v in made), made
+            assert compression_algos(made) == {PACKET["fast" if mode == "auto" else mode]}, mode
+            restore_matches(d, tmp_path, src, "fresh-" + mode)
+            backups += 1
+        assert snapshot(tmp_path / "fresh-auto" / str(text_dir).lstrip("/")) == snapshot(text_dir)
+        d.configure(aux_backup_directory="")
 
     # parallel upload: --concurrency=2 on 3.x, ignored with a log line on 0.8.22
     argvs = backup_argvs(slug)
-    assert len(argvs) == 11, argvs
+    assert len(argvs) == backups, argvs
     assert not [a for argv in argvs for a in argv if a.startswith("--asynchronous")]
     if version == "dup3":
         assert all("--concurrency=2" in argv for argv in argvs), argvs
