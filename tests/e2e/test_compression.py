@@ -11,6 +11,7 @@ and 1 MB volumes (so a full backup has several volumes and 3.x's upload pool has
   selection changes to mostly text -> fast (the juju log says what the sample showed);
 - a fresh chain (full backup) per mode, each restored (3.x only: the charm's part is the
   same for every version, the version's part is covered by the chain);
+- an invalid value blocks the unit with a message naming the key and touches no backup;
 - unencrypted: ``none`` writes plain tar volumes, a gzip'ed incremental follows in the
   same chain, both restored.
 
@@ -161,7 +162,14 @@ def test_every_compression_mode_backs_up_restores_and_verifies_with_parallel_upl
             restore_matches(d, tmp_path, src, "fresh-" + mode)
             backups += 1
         assert snapshot(tmp_path / "fresh-auto" / str(text_dir).lstrip("/")) == snapshot(text_dir)
-        d.configure(aux_backup_directory="")
+
+        # an invalid value blocks the unit naming the key, and touches no backup
+        stored = sorted(os.listdir(target / slug))
+        d.configure(aux_backup_directory="", compression="zip")
+        state, message = d.unit.status
+        assert state == "blocked" and "compression must be one of auto, none" in message, message
+        assert d.action("do-backup").status == "failed"
+        assert sorted(os.listdir(target / slug)) == stored
 
     # parallel upload: --concurrency=2 on 3.x, ignored with a log line on 0.8.22
     argvs = backup_argvs(slug)
