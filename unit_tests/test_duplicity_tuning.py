@@ -234,12 +234,35 @@ def test_a_large_file_weighs_by_its_size_not_by_its_one_sample(tmp_path):
     assert t.choose_auto(ratio) == 'none'
 
 
-def test_the_sample_reads_at_most_its_budget_spread_over_the_files(tmp_path, monkeypatch):
+def test_a_large_file_is_sampled_in_pieces_spread_over_it(tmp_path):
+    """A database-like file: a random first MiB, then text and zeros: compressible."""
+    path = str(tmp_path / 'db' / 'db.img')
+    write(path, os.urandom(1 << 20) + text(1 << 20) + bytes(2 << 20))
+    ratio, raw, count = t.sample_ratio([str(tmp_path / 'db')])
+    assert count == 1 and raw == t.SAMPLE_CHUNK
+    assert ratio < 0.5
+    assert t.choose_auto(ratio) == 'fast'
+
+
+@pytest.mark.parametrize('ratio,choice', [(None, 'fast'), (0.2, 'fast'), (0.89, 'fast'),
+                                          (0.91, 'none'), (1.0, 'none'), (1.01, 'none')])
+def test_auto_turns_compression_off_below_a_ten_percent_saving(ratio, choice):
+    assert t.choose_auto(ratio) == choice
+
+
+def test_the_sample_reads_at_most_its_budget_large_files_first(tmp_path, monkeypatch):
     monkeypatch.setattr(t, 'SAMPLE_BYTES', 10 * t.SAMPLE_CHUNK)
     for i in range(100):
-        write(str(tmp_path / 'd' / 'f{:03d}'.format(i)), os.urandom(t.SAMPLE_CHUNK))
+        write(str(tmp_path / 'd' / 'big{:03d}'.format(i)), os.urandom(t.SAMPLE_CHUNK + i))
+    for i in range(400):
+        write(str(tmp_path / 'd' / 'small{:03d}'.format(i)), text(4096, seed=i))
     ratio, raw, count = t.sample_ratio([str(tmp_path / 'd')])
-    assert raw == 10 * t.SAMPLE_CHUNK and count == 10
+    # 3/4 of the budget: the 7 largest files; the rest: every n-th small file
+    assert raw <= 10 * t.SAMPLE_CHUNK and raw > 9 * t.SAMPLE_CHUNK
+    assert count == 7 + 48  # 3 chunks of small files: 48 of 4 KiB
+    # each stratum counts for all its bytes: the large random files (6.4 MB) outweigh the
+    # small text files (1.6 MB)
+    assert 0.8 < ratio < 0.95
 
 
 def test_the_sample_skips_excluded_paths_symlinks_fifos_and_empty_files(tmp_path):

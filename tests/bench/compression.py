@@ -116,6 +116,9 @@ def main(argv=None):
         tar_of(root, inputs[0][1])
         with open(inputs[1][1], "wb") as f:
             f.write(os.urandom(os.path.getsize(inputs[0][1])))
+        work_random = os.path.join(work, "random-dir")
+        os.mkdir(work_random)
+        os.link(inputs[1][1], os.path.join(work_random, "random"))
         print("{:<7} {:<12} {:>9} {:>9} {:>10} {:>7}  command".format(
             "data", "mode", "MB/s wall", "MB/s CPU", "stored MB", "ratio"))
         for name, path in inputs:
@@ -137,7 +140,11 @@ def main(argv=None):
                     name, "plain " + ("none" if mode == "none" else "gzip6"), mb / wall,
                     mb / cpu, stored, stored / mb,
                     "read only" if mode == "none" else "gzip.GzipFile(None, 'wb', 6, out)"))
-    print("auto = {} (lib/duplicity_tuning.py AUTO_MODE)".format(duplicity_tuning.AUTO_MODE))
+        for name, path in ((n, p) for n, p in (("mix", root), ("random", work_random))):
+            ratio, raw, count = duplicity_tuning.sample_ratio([path])
+            print("auto on {}: a sample of {} KiB from {} files deflates to {:.0%} -> {} "
+                  "(duplicity_tuning.sample_ratio, choose_auto)".format(
+                      name, raw >> 10, count, ratio, duplicity_tuning.choose_auto(ratio)))
 
 
 if __name__ == "__main__":

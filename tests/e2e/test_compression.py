@@ -55,7 +55,7 @@ def log_text(rng, size):
 def make_data(root, rng):
     """~1.9 MB, ~85% random bytes (auto samples it as incompressible)."""
     write(os.path.join(root, "media", "a.bin"), rng.randbytes(1600 * 1024))
-    write(os.path.join(root, "logs", "app.log"), log_text(rng, 200 * 1024))
+    write(os.path.join(root, "logs", "app.log"), log_text(rng, 120 * 1024))
     for i in range(6):
         write(os.path.join(root, "small", "f{}.{}".format(i, "txt" if i % 2 else "bin")),
               log_text(rng, 3000) if i % 2 else rng.randbytes(3000))
