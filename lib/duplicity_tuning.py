@@ -27,21 +27,24 @@ mode       gpg                                     unencrypted
 auto       ``none`` or ``fast``, by a sample       the same choice
 none       no compression                          ``--no-compression``
 fast       ZIP (deflate) level 1                   gzip level 6
-default    gpg's own choice (ZIP level 6): the     gzip level 6
-           argv duplicity had before this setting
+default    gpg's own choice (ZIP level 6, or a     gzip level 6
+           public key's preferred algorithm,
+           ZLIB for GnuPG 2 keys): the argv
+           duplicity had before this setting
 best       BZIP2 level 9                           gzip level 6
 =========  ======================================  =====================
 
 ``auto``: gpg's deflate costs about as much CPU on incompressible data as on text (measured
-by tests/bench/compression.py: AES256 alone ~96 MB/s CPU on random bytes, with ZIP level 1
-or 6 ~24-26 MB/s, for no saving), so no single level fits every data set. When the hooks
+by tests/bench/compression.py: AES256 alone 96-114 MB/s CPU on random bytes, with ZIP
+level 1 or 6 24-30 MB/s, for no saving), so no single level fits every data set. When the hooks
 write the runner's spec and the backup selection changed (or was never sampled), up to
 ``SAMPLE_BYTES`` spread over the selected files are deflated at level 1 (each file's ratio
 weighted by its size): when that saves less than ``SAVING_THRESHOLD`` (10%) of the bytes
 the data is treated as incompressible and ``none`` is used (4x the CPU throughput, at most
 ~1.11x the stored bytes), otherwise ``fast`` (1.16-1.21x the CPU throughput of level 6 on
-the bench mix for 4% more bytes). No sample (nothing selected yet, unreadable) means ``fast``. The choice is
-kept in the spec (``config["compression_auto"]``) and logged with its sample.
+the bench mix for 4% more bytes). No sample (nothing selected yet, unreadable) means
+``fast``. The choice is kept in the spec (``config["compression_auto"]``) and logged with
+its sample.
 
 Parallel upload (config ``concurrency``): duplicity 3.x's ``--concurrency=N`` uploads up to
 N volumes from a pool of background processes while the next volume is written (up to
@@ -64,7 +67,6 @@ import zlib
 COMPRESSION_MODES = ('auto', 'none', 'fast', 'default', 'best')
 DEFAULT_COMPRESSION = 'auto'
 V_CONCURRENCY = (3, 0)          # --concurrency exists (and --asynchronous-upload is gone)
-V_NO_COMPRESSION_GPG = (2, 0)   # --no-compression also sets gpg --compress-algo=none
 
 # What each explicit mode asks gpg for ('' = gpg's default, the old argv).
 _GPG_OPTIONS = {
