@@ -5,6 +5,7 @@ are atomic (``.new`` written with its final mode, compared, renamed) and happen 
 the content changed.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ import duplicity_helper
 import duplicity_records
 import duplicity_runner
 import duplicity_secrets
+import duplicity_tuning
 from duplicity_paths import UnitPaths
 from duplicity_records import RunnerSpec
 from duplicity_settings import Settings
@@ -288,6 +290,19 @@ def proxy_env():
             env[key] = value
             env[key.upper()] = value
     return env
+
+
+def with_auto_compression(settings, spec_file):
+    """``settings`` with compression=auto's choice (duplicity_tuning.auto_compression: the
+    previous spec's while the selection is the same, else a new sample, logged)."""
+    auto, line = duplicity_tuning.auto_compression(
+        settings.duplicity.compression, settings.includes, settings.excludes, spec_file)
+    if line:
+        hookenv.log(line)
+    if not auto:
+        return settings
+    return dataclasses.replace(settings, duplicity=dataclasses.replace(
+        settings.duplicity, compression_auto=auto))
 
 
 def runner_spec(settings, *, unit, duplicity, version, fingerprint, hooks):
@@ -733,6 +748,7 @@ def configure(config, endpoint):
         set_runtime_problems("duplicity", ["cannot run duplicity: {}".format(err)])
         return False
     set_runtime_problems("duplicity", [])
+    settings = with_auto_compression(settings, paths.spec_file)
     spec = runner_spec(settings, unit=paths.unit, duplicity=duplicity, version=version,
                        fingerprint=_kv().get(KV_FINGERPRINT) or "", hooks=hooks)
     if render_runtime(settings, duplicity_secrets.Secrets.from_config(config), paths, spec):

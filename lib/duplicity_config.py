@@ -14,6 +14,7 @@ import duplicity_helper
 import duplicity_secrets
 from duplicity_secrets import shown
 from duplicity_settings import DEFAULT_RUN_TIMEOUT, DuplicitySettings, Schedule, Settings
+import duplicity_tuning
 
 NAMED_FREQUENCIES = ("hourly", "daily", "weekly", "monthly")
 BACKUP_NAMED = ("manual",) + NAMED_FREQUENCIES    # what backup_frequency may name
@@ -144,6 +145,7 @@ def _backend_group(config, unit=None):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append("{} must be a whole number of at least 1, not {}".format(
                 key, shown(value)))
+    problems += filter(None, [duplicity_tuning.compression_problem(config.get("compression"))])
     if problems:
         return None, problems
     user = _text(config, "remote_user").strip() or remote.user
@@ -151,7 +153,8 @@ def _backend_group(config, unit=None):
                 user=user if backend in duplicity_secrets.PASSWORD_BACKENDS else "",
                 password=bool(config.get("remote_password")), ca_certificate=bool(ca.strip()),
                 s3_endpoint=endpoint, s3_region=region, volsize=config["volsize"],
-                concurrency=config["concurrency"]), []
+                concurrency=config["concurrency"],
+                compression=duplicity_tuning.parse_compression(config.get("compression"))), []
 
 
 def validate_backend(config, unit=None):
@@ -489,7 +492,7 @@ KEY_GROUPS = OrderedDict([
     ("backend", ("backend", "remote_backup_url", "remote_user", "remote_password",
                  "aws_access_key_id", "aws_secret_access_key", "azure_connection_string",
                  "s3_endpoint_url", "s3_region_name", "ca_certificate", "volsize",
-                 "concurrency")),
+                 "concurrency", "compression")),
     ("ssh", ("private_ssh_key", "known_host_key")),
     ("encryption", ("encryption_passphrase", "gpg_public_key", "disable_encryption")),
     ("schedule", ("backup_frequency", "deletion_frequency", "retention_period",

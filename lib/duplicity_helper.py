@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+import duplicity_tuning
 from duplicity_paths import CHARM_SECRET_FILE_PATTERNS, UnitPaths, unit_slug
 from duplicity_secrets import SCRUBBED_ENV, SCRUBBED_ENV_PREFIXES, secret_env, shown
 
@@ -47,7 +48,6 @@ SELECTION_OPERATIONS = ('backup', 'verify')
 
 V_BOTO3_S3 = (0, 8, 23)        # s3:// is the boto3 backend from here on
 V_PATH_TO_RESTORE = (2, 0)     # --file-to-restore renamed --path-to-restore, 'incr' alias
-V_CONCURRENCY = (3, 0)         # --concurrency
 NETWORK_TIMEOUT = 120          # duplicity's --timeout: seconds a backend socket may stay silent
 
 AES256_GPG_OPTION = '--cipher-algo=AES256'
@@ -758,8 +758,10 @@ def _backup_options(settings, ctx, full):
     options = ['--volsize={}'.format(settings.volsize)]
     if backup_type(settings, full) == 'incremental':
         options.append('--full-if-older-than=' + settings.full_if_older_than)
-    if _v(ctx.version) >= V_CONCURRENCY and settings.concurrency > 1:
-        options.append('--concurrency={}'.format(settings.concurrency))
+    options += duplicity_tuning.concurrency_args(settings.concurrency, ctx.version)
+    options += duplicity_tuning.compression_args(settings.compression,
+                                                 settings.encryption != 'disabled', ctx.version,
+                                                 settings.compression_auto)
     return options
 
 
@@ -825,9 +827,8 @@ def notes(settings, ctx):
     """Settings that the installed duplicity or the chosen backend ignores (for logging)."""
     out = []
     version = _v(ctx.version)
-    if settings.concurrency > 1 and version < V_CONCURRENCY:
-        out.append('concurrency={} ignored: duplicity {} has no parallel uploads (3.0 or later '
-                   'needed)'.format(settings.concurrency, '.'.join(str(x) for x in version)))
+    out += duplicity_tuning.notes(settings.compression, settings.encryption != 'disabled',
+                                  settings.concurrency, version)
     if settings.ca_certificate and settings.backend not in ('ftps', 's3'):
         out.append('ca_certificate ignored: only used by the ftps and s3 backends')
     if settings.backend == 'rsync' and settings.password and settings.remote.uses_ssh:

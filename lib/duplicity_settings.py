@@ -37,6 +37,8 @@ class DuplicitySettings:
     s3_region: str = ''
     volsize: int = 200
     concurrency: int = 1
+    compression: str = 'auto'     # a duplicity_tuning.COMPRESSION_MODES mode
+    compression_auto: str = ''    # compression=auto: the sample's choice (none, fast; '' not yet)
     full_if_older_than: str = '1M'   # 'always' or a duplicity interval
     retention: str = ''           # retention_period as a duplicity interval ('' manual)
     run_timeout: int = DEFAULT_RUN_TIMEOUT
