@@ -250,6 +250,11 @@ class BackendBench:
         if result.status != "completed":
             raise RuntimeError("{} failed: {}".format(name, result.message))
         m["split"] = self.clock.split(t0, t1, mark)
+        if m["split"]:
+            start = m["split"]["start"]
+            calls = self.timer.calls(self.timer.last_mark)
+            m["split"]["tools_before"] = sum(e - s for _, s, e in calls if e <= start)
+            m["split"]["tools_after"] = sum(e - s for _, s, e in calls if s >= start)
         m["link_bytes"] = self.link_delta(link)
         return result, m
 
@@ -675,8 +680,9 @@ def link_use(link_bytes, direction, wall, limits_link):
 def split_text(split):
     if not split:
         return ""
-    return "; before duplicity {}, duplicity {}, after {}".format(
-        fmt_s(split["before"]), fmt_s(split["duplicity"]), fmt_s(split["after"]))
+    return "; before duplicity {} (hook tools {}), duplicity {}, after {} (hook tools {})".format(
+        fmt_s(split["before"]), fmt_s(split.get("tools_before")), fmt_s(split["duplicity"]),
+        fmt_s(split["after"]), fmt_s(split.get("tools_after")))
 
 
 def side_by_side_rows(row, backend, res, results):
@@ -800,18 +806,23 @@ def side_by_side_rows(row, backend, res, results):
             others = samples[-1]["other_duplicity_runs"]
             row("[{}] start-up: {} with nothing changed (median of {})".format(
                 backend, what, len(samples)),
-                "before duplicity {}, duplicity {}, after {}{}{}".format(
+                "before duplicity {} (hook tools {}), duplicity {}, after {} (hook tools {})"
+                "{}{}".format(
                     fmt_s(measure.median([s["before"] for s in samples])),
+                    fmt_s(measure.median([s.get("tools_before", 0) for s in samples])),
                     fmt_s(measure.median([s["duplicity"] for s in samples])),
-                    fmt_s(measure.median([s["after"] for s in samples])), extra,
+                    fmt_s(measure.median([s["after"] for s in samples])),
+                    fmt_s(measure.median([s.get("tools_after", 0) for s in samples])), extra,
                     "; other duplicity runs: {}".format(others) if others else ""),
                 "", [("", st[what]["command"])])
         for name in ("imports: action (unit venv python)",
                      "imports: cron runner (system python3)"):
             imp = st[name]
             row("[{}] start-up {}".format(backend, name),
-                "{} in all; {}".format(fmt_s(imp["total"]), ", ".join(
-                    "{} {}".format(m, fmt_s(t)) for m, t in imp["top"][:6])),
+                "{} in all; {}; heaviest below them: {}".format(
+                    fmt_s(imp["total"]), ", ".join(
+                        "{} {}".format(m, fmt_s(t)) for m, t in imp["top"][:4]), ", ".join(
+                        "{} {}".format(m, fmt_s(t)) for m, t in imp["nested"][:8])),
                 "", [("", imp["command"])])
         for name in ("interpreter start: unit venv python", "interpreter start: system python3",
                      "duplicity --version"):

@@ -72,7 +72,7 @@ class DuplicityClock:
         if not main:
             return None
         r = main[-1]
-        return {"before": r["start"] - t0, "duplicity": r["end"] - r["start"],
+        return {"start": r["start"], "before": r["start"] - t0, "duplicity": r["end"] - r["start"],
                 "after": t1 - r["end"], "total": t1 - t0, "op": r["op"],
                 "other_duplicity_runs": [
                     {"op": x["op"], "wall": x["end"] - x["start"]} for x in runs if x is not r]}
@@ -84,13 +84,19 @@ def import_times(python, setup, modules, cwd=None, env=None):
     argv = [python, "-X", "importtime", "-c", code]
     proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           cwd=cwd, env=env, timeout=120)
-    top = []
+    top, nested = [], []
     for line in proc.stderr.decode(errors="replace").splitlines():
         m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
-        if m and len(m.group(3)) <= 1:      # a top-level import of the -c code
+        if not m:
+            continue
+        depth = (len(m.group(3)) - 1) // 2      # 0: imported by the -c code itself
+        if depth == 0:
             top.append((m.group(4), int(m.group(2)) / 1e6))
+        elif depth <= 2:
+            nested.append((m.group(4), int(m.group(2)) / 1e6))
     top.sort(key=lambda x: -x[1])
-    return {"total": sum(t for _, t in top), "top": top[:8],
+    nested.sort(key=lambda x: -x[1])
+    return {"total": sum(t for _, t in top), "top": top[:8], "nested": nested[:10],
             "command": shlex.join(argv), "returncode": proc.returncode}
 
 
