@@ -262,15 +262,13 @@ class BackendBench:
     def backup_step(self, kind, action_params, src):
         """Charm do-backup, then bare duplicity with its defaults (and, with --same-argv,
         the charm's argv run bare): sizes, times, link bytes."""
-        before = self.target_bytes("charm") if self.charm_url else 0
+        before = self.target_bytes("charm")
         offset = self.log_offset()
         result, m = self.charm_action("do-backup", "charm " + kind, **action_params)
         charm_argv = self.last_run_argv(offset)
         self.charm_url = charm_argv[-1]
         if not self.charm_url.endswith("/" + self.slug):
             raise RuntimeError("unexpected target URL {!r}".format(self.charm_url))
-        if not before:
-            before = 0
         charm = {
             "wall": m["wall"], "cpu": m["cpu"], "load": m["load"], "split": m["split"],
             "duplicity_elapsed": float(result.results.get("elapsed-time", 0)),
@@ -695,15 +693,17 @@ def side_by_side_rows(row, backend, res, results):
         r = res[kind]
         c, b = r["charm"], r["bare"]
         src = r["source_bytes"]
+        full_link = link if kind == "full" else None   # an incremental hardly uses the link
         row("[{}] {} backup: charm".format(backend, kind),
             "{} = {} of {}; stored {}; CPU {}{}{}; load {:.1f}/{} CPUs".format(
                 fmt_s(c["wall"]), mbps(src, c["wall"]), fmt_b(src), fmt_b(c["bytes_written"]),
-                fmt_s(c["cpu"]), link_use(c["link_bytes"], "up", c["wall"], link),
+                fmt_s(c["cpu"]), link_use(c["link_bytes"], "up", c["wall"], full_link),
                 split_text(c["split"]), c["load"], cpus), "", [("", c["command"])])
         row("[{}] {} backup: bare duplicity, its defaults".format(backend, kind),
             "{} = {}; stored {}; CPU {}{}; load {:.1f}".format(
                 fmt_s(b["wall"]), mbps(src, b["wall"]), fmt_b(b["bytes_written"]),
-                fmt_s(b["cpu"]), link_use(b["link_bytes"], "up", b["wall"], link), b["load"]),
+                fmt_s(b["cpu"]), link_use(b["link_bytes"], "up", b["wall"], full_link),
+                b["load"]),
             "", [("", b["command"])])
         if kind == "full":
             row("[{}] full: bare wall / charm wall (speed-up)".format(backend),
