@@ -547,9 +547,12 @@ class BackendBench:
                 os.unlink(self.log_file)
 
 
-def bench_backend(args, charm, backend, base_data, server=None, link=None, sweep_data=None):
+def bench_backend(args, charm, backend, base_data, server=None, link=None, sweep_data=None,
+                  store=None):
     b = BackendBench(args, charm, backend, server, link)
     res = b.results
+    if store is not None:   # so an interrupted run still reports the steps it finished
+        store[backend] = res
     try:
         src = os.path.join(b.dir, "src")
         data.working_copy(base_data, src)
@@ -855,6 +858,8 @@ def report(results):
     def row(figure, value, target="", command=()):
         rows.append((figure, value, target, command))
 
+    if results.get("interrupted"):
+        row("INTERRUPTED", "the run was interrupted: only the steps it finished are reported")
     if results.get("limits"):
         limits_rows(row, results["limits"])
     for backend, res in results["backends"].items():
@@ -996,6 +1001,51 @@ def parse_args(argv):
     return args
 
 
+def measure_all(args, results, base, sweep_base):
+    """Limits, then each backend; fills ``results`` as it goes."""
+    if not args.skip_limits:
+        with measure.deadline(args.step_timeout, "limits"):
+            log("limits: disk read, gpg, link")
+            results["limits"] = {
+                "disk_read": limits.disk_read(base),
+                "gpg": limits.gpg_throughput({
+                    "incompressible (large/random.bin)": (
+                        "file", os.path.join(base, "large", "random.bin")),
+                    "text (large/app.log)": ("file", os.path.join(base, "large", "app.log")),
+                    "the mix (tar of the data)": ("tar", base)}, PASSPHRASE, RUN_DIR),
+            }
+            if not args.no_shaping and set(args.backends) & set(SHAPED):
+                results["limits"]["link"] = limits.link_bandwidth(args.delay_ms, args.rate_mbit)
+    with measure.deadline(args.step_timeout, "charm build"):
+        charm, cached = built_charm()
+    results["charm"] = {"path": charm, "reused_build": cached}
+    from servers.shaper import ShapingProxy
+
+    def shaped(port):
+        if args.no_shaping:
+            return contextlib.nullcontext(None)
+        return ShapingProxy(target_port=port, delay_ms=args.delay_ms, rate_mbit=args.rate_mbit)
+
+    for backend in args.backends:
+        if backend == "s3":
+            from servers.s3 import S3Server
+
+            with S3Server(os.path.join(RUN_DIR, "moto")) as server, \
+                    shaped(server.port) as link:
+                server.create_bucket(BUCKET)
+                bench_backend(args, charm, "s3", base, server, link, sweep_base,
+                              store=results["backends"])
+        elif backend == "sftp":
+            from servers.ssh import SshServer
+
+            with SshServer(os.path.join(RUN_DIR, "sshd")) as server, \
+                    shaped(server.port) as link:
+                bench_backend(args, charm, "sftp", base, server, link, sweep_base,
+                              store=results["backends"])
+        else:
+            bench_backend(args, charm, backend, base, store=results["backends"])
+
+
 def free_mb(path):
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize >> 20
@@ -1035,47 +1085,11 @@ def main(argv=None):
         if args.sweep:
             sweep_base, _ = data.dataset(os.path.join(WORK, "bench-data"),
                                          args.sweep_size_mb << 20)
-    if not args.skip_limits:
-        with measure.deadline(args.step_timeout, "limits"):
-            log("limits: disk read, gpg, link")
-            results["limits"] = {
-                "disk_read": limits.disk_read(base),
-                "gpg": limits.gpg_throughput({
-                    "incompressible (large/random.bin)": (
-                        "file", os.path.join(base, "large", "random.bin")),
-                    "text (large/app.log)": ("file", os.path.join(base, "large", "app.log")),
-                    "the mix (tar of the data)": ("tar", base)}, PASSPHRASE, RUN_DIR),
-            }
-            if not args.no_shaping and set(args.backends) & set(SHAPED):
-                results["limits"]["link"] = limits.link_bandwidth(args.delay_ms, args.rate_mbit)
-    with measure.deadline(args.step_timeout, "charm build"):
-        charm, cached = built_charm()
-    results["charm"] = {"path": charm, "reused_build": cached}
-    from servers.shaper import ShapingProxy
-
-    def shaped(port):
-        if args.no_shaping:
-            return contextlib.nullcontext(None)
-        return ShapingProxy(target_port=port, delay_ms=args.delay_ms, rate_mbit=args.rate_mbit)
-
-    for backend in args.backends:
-        if backend == "s3":
-            from servers.s3 import S3Server
-
-            with S3Server(os.path.join(RUN_DIR, "moto")) as server, \
-                    shaped(server.port) as link:
-                server.create_bucket(BUCKET)
-                results["backends"]["s3"] = bench_backend(args, charm, "s3", base, server, link,
-                                                          sweep_base)
-        elif backend == "sftp":
-            from servers.ssh import SshServer
-
-            with SshServer(os.path.join(RUN_DIR, "sshd")) as server, \
-                    shaped(server.port) as link:
-                results["backends"]["sftp"] = bench_backend(args, charm, "sftp", base, server,
-                                                            link, sweep_base)
-        else:
-            results["backends"][backend] = bench_backend(args, charm, backend, base)
+    try:
+        measure_all(args, results, base, sweep_base)
+    except KeyboardInterrupt:
+        results["interrupted"] = True
+        log("interrupted: reporting what was measured so far")
     results["schedule_spread"] = schedule_spread()
     results["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
@@ -1090,7 +1104,8 @@ def main(argv=None):
     print("\nresults: {}\ncommand: {}".format(out, results["command"]))
     if not args.keep:
         shutil.rmtree(RUN_DIR, ignore_errors=True)
-    return 1 if any("error" in r for r in results["backends"].values()) else 0
+    return 1 if results.get("interrupted") or any(
+        "error" in r for r in results["backends"].values()) else 0
 
 
 if __name__ == "__main__":
