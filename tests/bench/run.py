@@ -17,6 +17,7 @@ import base64
 import collections
 import contextlib
 import datetime
+import fcntl
 import json
 import os
 import platform
@@ -1060,6 +1061,14 @@ def main(argv=None):
     need = args.size_mb * 6 + (args.sweep_size_mb * 2 if args.sweep else 0)
     if free_mb(WORK if os.path.isdir(WORK) else TESTS) < need:
         raise SystemExit("not enough disk space: about {} MB needed under {}".format(need, WORK))
+    # One run at a time: a run starts by emptying tests/.work/bench-run, where another run
+    # keeps its units' model, data and targets.
+    os.makedirs(WORK, exist_ok=True)
+    lock = open(os.path.join(WORK, "bench.lock"), "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise SystemExit("another bench run is using {}: wait for it to finish".format(RUN_DIR))
     started = datetime.datetime.now(datetime.timezone.utc)
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     os.makedirs(RUN_DIR)
