@@ -89,18 +89,23 @@ class ToolTimer:
 
     def since(self, mark):
         """[(tool, seconds)] of the calls logged after ``mark``."""
+        return [(name, end - start) for name, start, end in self.calls(mark)]
+
+    def calls(self, mark):
+        """[(tool, start, end)] (epoch seconds) of the calls logged after ``mark``."""
         with open(self.timing_file) as f:
             f.seek(mark)
             out = []
             for line in f:
                 parts = line.split()
                 if len(parts) == 3:
-                    out.append((parts[0], (int(parts[2]) - int(parts[1])) / 1e9))
+                    out.append((parts[0], int(parts[1]) / 1e9, int(parts[2]) / 1e9))
         return out
 
     def measure(self, fn, *args, **kwargs):
         """Run fn; return {'wall', 'tool_calls', 'tool_time', 'tools': {name: count}}."""
         mark = self.mark()
+        self.last_mark = mark
         hooks_before = len(self.unit.model.hook_log)
         cpu = children_cpu()
         wall, value = timed(fn, *args, **kwargs)
