@@ -868,9 +868,22 @@ def merge_env(base_env, variables, gnupg_home=''):
     return env
 
 
+def run_env(settings, base_env, variables, gnupg_home=''):
+    """The environment of one duplicity run: merge_env, without PASSPHRASE when it can only
+    do harm. Encrypting to a public key, the passphrase is for a private key
+    (private-key-file, a GnuPG home of its own); with it set and the unit's public-key-only
+    home, duplicity 2.x and 3.x try to decrypt the remote manifest before an incremental
+    and fail ("No secret key")."""
+    env = merge_env(base_env, variables, gnupg_home)
+    if settings.encryption == 'public-key' and not gnupg_home:
+        env.pop('PASSPHRASE', None)
+    return env
+
+
 def build_env(settings, secrets, ctx, base_env):
     """The child environment for duplicity: base_env (scrubbed) + secrets and settings."""
-    return merge_env(base_env, env_vars(settings, secrets, ctx.paths, ctx.gnupg_home))
+    return run_env(settings, base_env, env_vars(settings, secrets, ctx.paths, ctx.gnupg_home),
+                   ctx.gnupg_home)
 
 
 # --------------------------------------------------------------------------- secret files

@@ -160,7 +160,8 @@ class Runner:
 
     def env(self, ctx):
         """duplicity's environment: the base, the secrets, the GnuPG home."""
-        return duplicity_helper.merge_env(self.base_env(), self.secret_env, ctx.gnupg_home)
+        return duplicity_helper.run_env(self.settings, self.base_env(), self.secret_env,
+                                        ctx.gnupg_home)
 
     def duplicity(self, operation, ctx, timeout=None, **params):
         """Run duplicity; return (returncode, output, machine_log).

@@ -15,8 +15,10 @@ LONGEST_FIRST = [
     "tests/e2e/test_backends.py",
     "tests/servers/test_servers.py",
     "tests/e2e/test_actions.py",
+    "tests/e2e/test_credentials.py",  # secrets and s3 providers: five deployments
     "tests/e2e/test_secrets.py",
     "tests/e2e/test_backup_relation.py",
+    "tests/e2e/test_compression.py",
     "tests/e2e/test_faults.py",
     "tests/e2e/test_failure_reports.py",
     "tests/e2e/test_encryption.py",

@@ -1061,3 +1061,16 @@ def test_a_blank_private_key_is_unset_for_the_validator_the_argv_and_the_key_fil
     assert not any(Settings.parse(config, ('/etc',), unit=UNIT)[1].values())
     assert not any('IdentityFile' in a for a in h.build_argv('backup', S(config), make_ctx()))
     assert PATHS.ssh_key not in files_by_path(config)
+
+
+@pytest.mark.parametrize('mode,gnupg_home,kept', [
+    ('passphrase', '', True),
+    ('passphrase', '/tmp/key-home', True),
+    ('public-key', '/tmp/key-home', True),    # private-key-file: the key's passphrase
+    ('public-key', '', False),                # the unit's public-key-only home
+])
+def test_the_passphrase_reaches_duplicity_only_where_it_can_unlock_something(mode, gnupg_home,
+                                                                              kept):
+    config = make_config('file', mode, encryption_passphrase='a passphrase')
+    env = h.run_env(S(config), {'PATH': '/bin'}, {'PASSPHRASE': 'a passphrase'}, gnupg_home)
+    assert ('PASSPHRASE' in env) == kept

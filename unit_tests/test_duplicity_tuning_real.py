@@ -54,7 +54,7 @@ def test_each_compression_mode_reaches_gpg_and_a_mixed_chain_restores(version_id
     config = {'backend': 'file', 'remote_backup_url': 'file://' + os.path.join(base, 'remote'),
               'full_if_older_than': '1M', 'volsize': 1, 'concurrency': 1,
               'disable_encryption': False, 'gpg_public_key': '',
-              'encryption_passphrase': PASSPHRASE if mode == 'passphrase' else ''}
+              'encryption_passphrase': PASSPHRASE}  # public-key: the private key's passphrase
     fpr = ''
     read_home = paths.gnupg_home
     if mode == 'public-key':
