@@ -70,18 +70,25 @@ def scratch():
     shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.parametrize('mode', ['passphrase', 'public-key', 'disabled'])
-@pytest.mark.parametrize('version_id', sorted(BINARIES))
-def test_real_duplicity_backs_up_restores_and_verifies_with_built_argv(version_id, mode, scratch):
+def installed(version_id, base):
+    """(binary, its version, the UnitPaths of duplicity/0 under base with the directories a
+    run needs) for one of BINARIES; skips when that duplicity is not installed."""
     binary = BINARIES[version_id]
     if not os.access(binary, os.X_OK):
         pytest.skip('{} not installed'.format(binary))
-    base = scratch
     version = h.parse_version(subprocess.run([binary, '--version'], capture_output=True,
                                              text=True).stdout)
     paths = UnitPaths.for_unit('duplicity/0', root=os.path.join(base, 'root'))
     for d in (paths.archive_dir, paths.temp_dir, paths.gnupg_home, paths.restore_dir):
         os.makedirs(d, mode=0o700, exist_ok=True)
+    return binary, version, paths
+
+
+@pytest.mark.parametrize('mode', ['passphrase', 'public-key', 'disabled'])
+@pytest.mark.parametrize('version_id', sorted(BINARIES))
+def test_real_duplicity_backs_up_restores_and_verifies_with_built_argv(version_id, mode, scratch):
+    base = scratch
+    binary, version, paths = installed(version_id, base)
     data = os.path.join(base, 'data')
     os.makedirs(os.path.join(data, 'sub'))
     with open(os.path.join(data, 'a.txt'), 'w') as f:

@@ -18,8 +18,8 @@ import pytest
 import duplicity_helper as h
 from duplicity_secrets import Secrets
 from duplicity_settings import Settings
-from duplicity_paths import UnitPaths
-from test_duplicity_helper_real import BINARIES, gpg, make_keypair, run, scratch  # noqa: F401
+from test_duplicity_helper_real import (  # noqa: F401  (scratch: a fixture)
+    BINARIES, gpg, installed, make_keypair, run, scratch)
 
 PASSPHRASE = 'tuning-passphrase'
 # gpg --list-packets ':compressed packet: algo=N': 1 ZIP, 2 ZLIB, 3 BZIP2; none: no packet.
@@ -40,15 +40,8 @@ def packets_of(volume, home):
 @pytest.mark.parametrize('version_id', sorted(BINARIES))
 def test_each_compression_mode_reaches_gpg_and_a_mixed_chain_restores(version_id, mode,
                                                                        scratch):  # noqa: F811
-    binary = BINARIES[version_id]
-    if not os.access(binary, os.X_OK):
-        pytest.skip('{} not installed'.format(binary))
     base = scratch
-    version = h.parse_version(subprocess.run([binary, '--version'], capture_output=True,
-                                             text=True).stdout)
-    paths = UnitPaths.for_unit('duplicity/0', root=os.path.join(base, 'root'))
-    for d in (paths.archive_dir, paths.temp_dir, paths.gnupg_home):
-        os.makedirs(d, mode=0o700, exist_ok=True)
+    binary, version, paths = installed(version_id, base)
     data = os.path.join(base, 'data')
     os.makedirs(data)
     config = {'backend': 'file', 'remote_backup_url': 'file://' + os.path.join(base, 'remote'),
