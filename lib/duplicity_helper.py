@@ -33,7 +33,8 @@ from urllib.parse import quote
 
 import duplicity_tuning
 from duplicity_paths import CHARM_SECRET_FILE_PATTERNS, UnitPaths, unit_slug
-from duplicity_secrets import SCRUBBED_ENV, SCRUBBED_ENV_PREFIXES, secret_env, shown
+from duplicity_secrets import (SCRUBBED_ENV, SCRUBBED_ENV_PREFIXES, SECRET_ENV, secret_env,
+                               shown)
 
 OPERATIONS = ('backup', 'collection-status', 'list-current-files', 'restore', 'verify',
               'remove-older-than', 'remove-all-but-n-full', 'remove-all-inc-of-but-n-full',
@@ -876,7 +877,8 @@ def run_env(settings, base_env, variables, gnupg_home=''):
     and fail ("No secret key")."""
     env = merge_env(base_env, variables, gnupg_home)
     if settings.encryption == 'public-key' and not gnupg_home:
-        env.pop('PASSPHRASE', None)
+        for name in SECRET_ENV['encryption_passphrase']:
+            env.pop(name, None)
     return env
 
 
