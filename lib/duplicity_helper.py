@@ -870,15 +870,16 @@ def merge_env(base_env, variables, gnupg_home=''):
 
 
 def run_env(settings, base_env, variables, gnupg_home=''):
-    """The environment of one duplicity run: merge_env, without PASSPHRASE when it can only
-    do harm. Encrypting to a public key, the passphrase is for a private key
-    (private-key-file, a GnuPG home of its own); with it set and the unit's public-key-only
-    home, duplicity 2.x and 3.x try to decrypt the remote manifest before an incremental
-    and fail ("No secret key")."""
+    """The environment of one duplicity run: merge_env, with PASSPHRASE empty where the
+    passphrase can only do harm. Encrypting to a public key, the passphrase is for a private
+    key (private-key-file, a GnuPG home of its own); with it set and the unit's
+    public-key-only home, duplicity 2.x and 3.x try to decrypt the remote manifest before an
+    incremental and fail ("No secret key"). Empty, not unset: without PASSPHRASE a restore
+    there prompts for one instead of failing to decrypt."""
     env = merge_env(base_env, variables, gnupg_home)
     if settings.encryption == 'public-key' and not gnupg_home:
         for name in SECRET_ENV['encryption_passphrase']:
-            env.pop(name, None)
+            env[name] = ''
     return env
 
 
