@@ -37,7 +37,8 @@ def packets_of(volume, home):
 
 
 @pytest.mark.parametrize('mode', ['passphrase', 'public-key'])
-@pytest.mark.parametrize('version_id', sorted(BINARIES))
+# focal's 0.8.11 passes --gpg-options to gpg as 0.8.22 does (the same code): not run again
+@pytest.mark.parametrize('version_id', sorted(v for v in BINARIES if v != 'dup0811'))
 def test_each_compression_mode_reaches_gpg_and_a_mixed_chain_restores(version_id, mode,
                                                                        scratch):  # noqa: F811
     base = scratch
