@@ -292,11 +292,21 @@ def proxy_env():
     return env
 
 
+def read_runner_spec(spec_file):
+    """The RunnerSpec the hooks wrote last, or None (none yet, or unreadable)."""
+    try:
+        with open(spec_file) as f:
+            return RunnerSpec.from_json(f.read())
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def with_auto_compression(settings, spec_file):
     """``settings`` with compression=auto's choice (duplicity_tuning.auto_compression: the
     previous spec's while the selection is the same, else a new sample, logged)."""
     auto, line = duplicity_tuning.auto_compression(
-        settings.duplicity.compression, settings.includes, settings.excludes, spec_file)
+        settings.duplicity.compression, settings.includes, settings.excludes,
+        read_runner_spec(spec_file))
     if line:
         hookenv.log(line)
     if not auto:

@@ -59,7 +59,6 @@ put fails"), and 3.x ignores it with a warning that it "may result in data loss"
 3.0 uploads are therefore synchronous, and a concurrency above 1 is logged as ignored.
 """
 
-import json
 import os
 import stat
 import zlib
@@ -272,33 +271,19 @@ def choose_auto(ratio):
     return 'none' if ratio > 1 - SAVING_THRESHOLD else 'fast'
 
 
-def _previous_spec(spec_file):
-    if not spec_file:
-        return {}
-    try:
-        with open(spec_file) as f:
-            spec = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return spec if isinstance(spec, dict) else {}
-
-
-def auto_compression(mode, includes, excludes, spec_file=None):
+def auto_compression(mode, includes, excludes, previous=None):
     """(choice, log line) for ``compression=auto``: (None, '') for any other mode.
 
-    The choice in the previous spec (``spec_file``, the runner's spec the hooks wrote) is
-    kept while the selection (includes, excludes) is the same; otherwise the selection is
-    sampled and the line says what the sample showed.
+    The choice in the previous runner spec (``previous``, a duplicity_records.RunnerSpec the
+    hooks wrote, or None) is kept while the selection (includes, excludes) is the same;
+    otherwise the selection is sampled and the line says what the sample showed.
     """
     if mode != 'auto':
         return None, ''
-    includes, excludes = list(includes), list(excludes)
-    previous = _previous_spec(spec_file)
-    old = (previous.get('settings') or {}).get('compression_auto') \
-        if isinstance(previous.get('settings'), dict) else None
-    if old in AUTO_CHOICES and previous.get('includes') == includes \
-            and previous.get('excludes') == excludes:
-        return old, ''
+    includes, excludes = tuple(includes), tuple(excludes)
+    if previous is not None and previous.settings.compression_auto in AUTO_CHOICES \
+            and (previous.includes, previous.excludes) == (includes, excludes):
+        return previous.settings.compression_auto, ''
     ratio, raw, count = sample_ratio(includes, excludes)
     choice = choose_auto(ratio)
     if ratio is None:

@@ -451,3 +451,11 @@ def test_a_key_id_missing_from_roots_keyring_asks_for_an_armoured_key(tmp_path, 
 ])
 def test_integrator_scripts_map_to_the_integrator_unit_on_this_machine(path, unit, mapped):
     assert charm.integrator_script(path, unit) == mapped
+
+
+@pytest.mark.parametrize('text', [None, '', '[1, 2]', '{"unit": 7}', 'not json'])
+def test_a_missing_unreadable_or_foreign_spec_file_reads_as_no_previous_spec(tmp_path, text):
+    path = tmp_path / 'spec.json'
+    if text is not None:
+        path.write_text(text)
+    assert charm.read_runner_spec(str(path)) is None

@@ -1,7 +1,6 @@
 """Pure tests of lib/duplicity_tuning.py: the compression key, the argv per mode, encryption
 and duplicity version, parallel upload, and the sample behind compression=auto."""
 import dataclasses
-import json
 import os
 import random
 
@@ -11,6 +10,7 @@ import duplicity_config as dc
 import duplicity_helper as h
 import duplicity_tuning as t
 from duplicity_paths import UnitPaths
+from duplicity_records import RunnerSpec
 from duplicity_settings import Settings
 
 PATHS = UnitPaths.for_unit('duplicity/0')
@@ -306,20 +306,21 @@ def test_auto_keeps_its_choice_while_the_selection_is_unchanged(tmp_path):
     assert choice == 'none'
     assert line.startswith('compression=auto: a sample of 320 KiB from 5 files deflates to 10')
     assert line.endswith('using none')
-    spec = tmp_path / 'spec.json'
-    spec.write_text(json.dumps({'settings': {'compression': 'auto', 'compression_auto': choice},
-                                'includes': includes, 'excludes': excludes}))
+    # the spec the hooks wrote, read back as the charm reads it
+    written = RunnerSpec(unit='duplicity/0', settings=dataclasses.replace(
+        settings(), compression='auto', compression_auto=choice),
+        includes=tuple(includes), excludes=tuple(excludes))
+    spec = RunnerSpec.from_json(written.to_json())
     # the data becomes text, but the selection is the same: no new sample, no log line
     for i in range(5):
         write(str(data / 'f{}'.format(i)), text(70000))
-    assert t.auto_compression('auto', includes, excludes, str(spec)) == (
+    assert t.auto_compression('auto', includes, excludes, spec) == (
         'none', '')
     # a changed selection is sampled again
-    choice, line = t.auto_compression('auto', includes, [], str(spec))
+    choice, line = t.auto_compression('auto', includes, [], spec)
     assert choice == 'fast' and line.endswith('using fast')
-    # an unreadable or foreign spec file is a first sample
-    spec.write_text('[1, 2]')
-    assert t.auto_compression('auto', includes, excludes, str(spec))[0] == 'fast'
+    # no readable spec (read_runner_spec gives None) is a first sample
+    assert t.auto_compression('auto', includes, excludes, None)[0] == 'fast'
 
 
 @pytest.mark.parametrize('mode', ['none', 'fast', 'default', 'best', 'bogus'])

@@ -103,7 +103,7 @@ def restore_matches(d, tmp_path, src, name):
 
 # Debian's 0.8.22 (and 2.1) take the same options: unit_tests/test_duplicity_tuning_real.py
 # shows each mode reaching gpg there; dup08 is kept as a value the test knows, for a run
-# with -k or a longer list (the suite runs dup3 only, to stay short).
+# with a longer list here (the suite runs dup3 only, to stay short).
 @pytest.mark.parametrize("version", ["dup3"])
 def test_every_compression_mode_backs_up_restores_and_verifies_with_parallel_upload(
         deploy, tmp_path, version):
