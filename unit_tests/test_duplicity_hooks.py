@@ -7,6 +7,7 @@ import pytest
 
 import duplicity_hooks as h
 import duplicity_process as dp
+from processes import ended
 
 
 class Log(list):
@@ -100,14 +101,6 @@ def test_a_missing_script_fails_naming_it(tmp_path):
         run.run('run-before-backup')
 
 
-def alive(pid):
-    try:
-        with open('/proc/{}/stat'.format(pid)) as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except OSError:
-        return False
-
-
 def test_a_script_past_its_deadline_is_stopped_with_the_child_it_started(tmp_path, events,
                                                                          monkeypatch):
     monkeypatch.setattr(dp, 'KILL_GRACE', 2)
@@ -120,8 +113,4 @@ def test_a_script_past_its_deadline_is_stopped_with_the_child_it_started(tmp_pat
         run.run('run-before-backup')
     assert time.monotonic() - started < 20
     child = int(pidfile.read_text())
-    for _ in range(50):
-        if not alive(child):
-            break
-        time.sleep(0.1)
-    assert not alive(child)
+    assert ended(child)

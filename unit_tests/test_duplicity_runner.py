@@ -21,6 +21,7 @@ from duplicity_helper import Remote
 from duplicity_paths import UnitPaths
 from duplicity_records import BACKUP, LAST_ACTION, RETENTION, Outcome, RunnerSpec
 from duplicity_settings import DuplicitySettings
+from processes import ended
 from test_duplicity_output import SOURCE_MISMATCH_LOG, SOURCE_MISMATCH_OUTPUT
 
 KINDS = (BACKUP, RETENTION, LAST_ACTION)
@@ -293,20 +294,10 @@ def test_a_run_past_its_deadline_is_killed_with_its_children_and_recorded_as_fai
     with open(pidfile) as f:
         child = int(f.read())
     # the grandchild (gpg, ssh ... in real runs) went with it: gone or a zombie of init
-    assert not os.path.exists('/proc/{}'.format(child)) or open(
-        '/proc/{}/stat'.format(child)).read().rsplit(')', 1)[1].split()[0] == 'Z'
+    assert ended(child)
     assert leftovers(runner) == []
     fake.behave(manifest=True)            # the lock is free: the next run works
     assert runner.backup().status == 'ok'
-
-
-def gone(pid):
-    """True when pid has exited (or is a zombie waiting for init)."""
-    try:
-        with open('/proc/{}/stat'.format(pid)) as f:
-            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
-    except OSError:
-        return True
 
 
 def test_a_runner_told_to_stop_ends_duplicitys_process_group_and_records_the_failure(
@@ -335,11 +326,7 @@ def test_a_runner_told_to_stop_ends_duplicitys_process_group_and_records_the_fai
     proc.terminate()                      # what stopping an action or the machine does
     out, _ = proc.communicate(timeout=60)
     assert b'stopped: the runner received SIGTERM' in out
-    for _ in range(50):                   # duplicity and what it started went with it
-        if gone(child):
-            break
-        time.sleep(0.1)
-    assert gone(child)
+    assert ended(child)                   # duplicity and what it started went with it
     backup = outcome_of(runner)['backup']
     assert backup['status'] == 'failed' and 'SIGTERM' in backup['error']
     assert leftovers(runner) == []
