@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from harness import ActionInvalid, HookFailed, Model, ToolMisuse, validate_action_params
+from harness import ActionInvalid, HookFailed, Model, ToolMisuse, toolserver, validate_action_params
 
 TINY = {
     'metadata.yaml': """
@@ -268,13 +268,17 @@ def tool(unit, *argv, stdin=None):
                           text=True, check=False)
 
 
-def test_tools_directly(tmp_path):
+@pytest.mark.parametrize('via', ['server', 'fallback'])
+def test_tools_directly(tmp_path, via):
     model = Model(tmp_path / 'm', juju_version='2.9.49')
     host = model.add_application('host')
     h0 = host.add_unit()
     other = model.add_application('other')
     o0 = other.add_unit(principal=h0)
     rel = model.relate('other:info', 'host:info', scope='container')
+    if via == 'fallback':       # the scripts find no server on their port: hooktool.py runs
+        toolserver.stop()
+    served = toolserver.served()
     o0._set_context({'hook': 'info-relation-changed', 'relation_id': 'info:1',
                      'remote_unit': 'host/0', 'remote_app': 'host',
                      'pending': {}, 'action': None})
@@ -304,6 +308,8 @@ def test_tools_directly(tmp_path):
     model.juju_version = '3.4.0'
     uri = model.add_secret({'password': 's3cret'}, grants=['other'])
     assert tool(o0, 'secret-get', uri, 'password').stdout == 's3cret\n'
+    # the server ran every call but relation-set --file - (stdin: always hooktool.py)
+    assert toolserver.served() - served == (13 if via == 'server' else 0)
 
 
 def test_secret_get_follows_juju_grants_revisions_and_tracking(tmp_path):

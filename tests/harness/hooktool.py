@@ -120,8 +120,10 @@ class State:
 
 
 class Tool:
-    def __init__(self, state, unit, name, args, stdin_text):
+    def __init__(self, state, unit, name, args, stdin_text, cwd=None, context_id=''):
         self.state = state
+        self.cwd = cwd
+        self.context_id = context_id
         self.data = state.data
         self.unit = unit
         self.name = name
@@ -146,7 +148,7 @@ class Tool:
 
     @property
     def ctx(self):
-        ctx = context_of(self.data, self.unit)
+        ctx = context_of(self.data, self.unit, self.context_id)
         if not ctx:
             raise ToolError('not running in a hook or action context')
         return ctx
@@ -251,7 +253,7 @@ class Tool:
         # state is read and rewritten by every tool call and would grow with every line
         with open(log_file(self.unit_rec['calls_file']), 'a') as fp:
             fp.write(json.dumps({'level': level, 'message': message,
-                                 'hook': context_of(self.data, self.unit).get('hook')}) + '\n')
+                                 'hook': context_of(self.data, self.unit, self.context_id).get('hook')}) + '\n')
 
     def tool_status_set(self):
         p = parser(self.name, formats=False)
@@ -262,7 +264,7 @@ class Tool:
         if a.status not in STATUS_VALUES:
             raise ToolError(f'invalid status "{a.status}", expected one of {list(STATUS_VALUES)}')
         entry = {'status': a.status, 'message': a.message,
-                 'hook': context_of(self.data, self.unit).get('hook'),
+                 'hook': context_of(self.data, self.unit, self.context_id).get('hook'),
                  'time': time.time()}
         if a.application:
             if not self.is_leader():
@@ -516,7 +518,7 @@ class Tool:
             if a.file == '-':
                 text = self.stdin_text
             else:
-                with open(a.file) as fp:
+                with open(os.path.join(self.cwd or '', a.file)) as fp:
                     text = fp.read()
                 self.file_text = text  # recorded: the file is deleted later
             loaded = yaml.safe_load(text) or {}
@@ -710,27 +712,30 @@ def log_file(calls_file):
     return os.path.join(os.path.dirname(calls_file), 'juju-log.jsonl')
 
 
-def context_of(data, unit):
+def context_of(data, unit, context_id):
     """The running hook's or action's context: actions run in parallel (Juju 3
     ``parallel: true``) are keyed by their JUJU_CONTEXT_ID, hooks by the unit."""
     contexts = data['contexts']
-    return contexts.get(os.environ.get('JUJU_CONTEXT_ID', '')) or contexts.get(unit) or {}
+    return contexts.get(context_id or '') or contexts.get(unit) or {}
 
 
-def main(argv):
-    state_path, unit, tool = argv[1], argv[2], argv[3]
-    args = argv[4:]
-    stdin_text = ''
-    if tool == 'relation-set' and ('-' in args or '--file=-' in args):
-        stdin_text = sys.stdin.read()
-    record = {'tool': tool, 'argv': [tool] + args, 'stdin': stdin_text,
+def needs_stdin(tool, args):
+    """Whether the tool reads its standard input (relation-set --file -)."""
+    return tool == 'relation-set' and ('-' in args or '--file=-' in args)
+
+
+def call(state_path, unit, tool, args, stdin_text='', context_id='', cwd=None):
+    """Run one tool call against the state file: (exit code, stdout, stderr). ``cwd``:
+    the caller's directory, for relative file arguments; ``context_id``: its
+    JUJU_CONTEXT_ID. The tool scripts reach this through main() or the tool server."""
+    record = {'tool': tool, 'argv': [tool] + list(args), 'stdin': stdin_text,
               'time': time.time()}
     rc = 0
     out = ''
     err = ''
     with State(state_path) as state:
-        record['hook'] = context_of(state.data, unit).get('hook')
-        t = Tool(state, unit, tool, args, stdin_text)
+        record['hook'] = context_of(state.data, unit, context_id).get('hook')
+        t = Tool(state, unit, tool, list(args), stdin_text, cwd, context_id)
         try:
             if tool in UNIMPLEMENTED:
                 raise ToolError(f'{tool} is not implemented by the test harness'
@@ -752,6 +757,15 @@ def main(argv):
         calls_file = state.data['units'][unit]['calls_file']
         with open(calls_file, 'a') as fp:
             fp.write(json.dumps(record) + '\n')
+    return rc, out, err
+
+
+def main(argv):
+    state_path, unit, tool = argv[1], argv[2], argv[3]
+    args = argv[4:]
+    stdin_text = sys.stdin.read() if needs_stdin(tool, args) else ''
+    rc, out, err = call(state_path, unit, tool, args, stdin_text,
+                        os.environ.get('JUJU_CONTEXT_ID', ''), os.getcwd())
     if out:
         sys.stdout.write(out)
     if err:
