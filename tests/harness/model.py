@@ -802,12 +802,13 @@ class Unit:
             'APT_LISTCHANGES_FRONTEND': 'none',
             # the test-only layer:basic stand-in (tests/layers) runs only where this is set
             'CHARM_TEST_HARNESS': '1',
+        }
+        if sys.version_info < (3, 12):
             # charmhelpers.core.hookenv imports distutils; with setuptools' distutils shim
             # (Debian's python3-setuptools here) that import pulls in setuptools and
-            # pkg_resources, 0.3 s of every hook and action. The stdlib's distutils
-            # (Python < 3.12) is the same code, in 0.02 s.
-            'SETUPTOOLS_USE_DISTUTILS': 'stdlib',
-        }
+            # pkg_resources, 0.3 s of every hook and action. The stdlib's distutils (gone
+            # in 3.12) is the same code, in 0.02 s.
+            base['SETUPTOOLS_USE_DISTUTILS'] = 'stdlib'
         shim = venvmod.debian_shim_path(self.dir, self.charm_dir)
         if shim:  # a charm on the real layer:basic, on Debian (see venv.debian_shim_path)
             base['PYTHONPATH'] = shim
