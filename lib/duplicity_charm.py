@@ -20,6 +20,7 @@ from charmhelpers import fetch
 import duplicity_config
 import duplicity_cron
 import duplicity_helper
+import duplicity_process
 import duplicity_records
 import duplicity_runner
 import duplicity_secrets
@@ -129,6 +130,8 @@ def ensure_dirs(paths):
                        (paths.status_dir, 0o755), (paths.log_dir, 0o755)):
         os.makedirs(path, mode=mode, exist_ok=True)
         os.chmod(path, mode)
+    write_atomic(os.path.join(paths.gnupg_home, duplicity_process.AGENT_CONF_NAME),
+                 duplicity_process.AGENT_CONF)
     if not os.path.exists(paths.log_file):
         os.close(os.open(paths.log_file, os.O_WRONLY | os.O_CREAT, 0o600))
 

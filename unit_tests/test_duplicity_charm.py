@@ -459,3 +459,19 @@ def test_a_missing_unreadable_or_foreign_spec_file_reads_as_no_previous_spec(tmp
     if text is not None:
         path.write_text(text)
     assert charm.read_runner_spec(str(path)) is None
+
+
+# ----------------------------------------------------------------------------- the unit's dirs
+
+def test_the_units_gnupg_home_gets_the_fixed_s2k_count_root_only_and_keeps_it(short_root):
+    import duplicity_process
+    from duplicity_paths import UnitPaths
+    paths = UnitPaths.for_unit('duplicity/0', root=short_root)
+    charm.ensure_dirs(paths)
+    conf = os.path.join(paths.gnupg_home, 'gpg-agent.conf')
+    assert open(conf).read() == duplicity_process.AGENT_CONF == 's2k-count 65011712\n'
+    assert os.stat(conf).st_mode & 0o777 == 0o600
+    assert os.stat(paths.gnupg_home).st_mode & 0o777 == 0o700
+    before = os.stat(conf).st_mtime_ns
+    charm.ensure_dirs(paths)                      # every hook: unchanged, not rewritten
+    assert os.stat(conf).st_mtime_ns == before

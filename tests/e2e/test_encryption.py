@@ -84,6 +84,7 @@ def test_a_passphrase_encrypts_volumes_symmetrically_with_aes256(deploy, tmp_pat
 
     packets = list_gpg_packets(first_volume(target, slug, ".gpg"), PASSPHRASE)
     assert ":symkey enc packet: version 4, cipher 9," in packets, packets  # 9 = AES256
+    assert "count 65011712 (255)" in packets, packets   # OpenPGP's highest S2K count
     assert ":pubkey enc packet:" not in packets
 
     restored = tmp_path / "restored"
