@@ -16,7 +16,9 @@ import time
 
 import pytest
 
+import duplicity_charm
 import duplicity_helper as h
+import duplicity_process
 from duplicity_paths import UnitPaths
 from duplicity_secrets import Secrets
 from duplicity_settings import Settings
@@ -72,15 +74,15 @@ def scratch():
 
 def installed(version_id, base):
     """(binary, its version, the UnitPaths of duplicity/0 under base with the directories a
-    run needs) for one of BINARIES; skips when that duplicity is not installed."""
+    run needs, made as the charm makes them) for one of BINARIES; skips when that duplicity
+    is not installed."""
     binary = BINARIES[version_id]
     if not os.access(binary, os.X_OK):
         pytest.skip('{} not installed'.format(binary))
     version = h.parse_version(subprocess.run([binary, '--version'], capture_output=True,
                                              text=True).stdout)
     paths = UnitPaths.for_unit('duplicity/0', root=os.path.join(base, 'root'))
-    for d in (paths.archive_dir, paths.temp_dir, paths.gnupg_home, paths.restore_dir):
-        os.makedirs(d, mode=0o700, exist_ok=True)
+    duplicity_charm.ensure_dirs(paths)
     return binary, version, paths
 
 
@@ -128,8 +130,9 @@ def test_real_duplicity_backs_up_restores_and_verifies_with_built_argv(version_i
     # restore side: public-key backups need the private key in a temporary GnuPG home
     rctx, renv = ctx, env
     if mode == 'public-key':
-        tmphome = os.path.join(base, 'tmp-gnupg')
+        tmphome = os.path.join(base, 'tmp-gnupg')      # what duplicity_process.key_home makes
         os.makedirs(tmphome, mode=0o700)
+        duplicity_process.write_agent_conf(tmphome)
         gpg(tmphome, '--import', input=sec)
         rctx = h.Context(unit='duplicity/0', paths=paths, version=version, duplicity=binary,
                          encrypt_key=fpr, gnupg_home=tmphome, includes=ctx.includes,
