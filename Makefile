@@ -17,6 +17,8 @@ VENV ?= $(CURDIR)/.venv
 BUILD_DIR ?= $(CURDIR)/build
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
+# the first pass's workers wait on hooks, servers and duplicity: 3 keep 2 cores busy
+E2E_WORKERS ?= $(if $(filter 0,$(TEST_WORKERS)),0,3)
 BENCH_ARGS ?=
 WHEELS = $(CURDIR)/tests/.wheels
 export CHARM_INTERFACES_DIR := $(CURDIR)/interfaces
@@ -75,16 +77,16 @@ setup: apt
 unit: $(VENV)/.done
 	$(VENV)/bin/pytest -q unit_tests $(PYTEST_ARGS)
 
-# Two passes on TEST_WORKERS pytest-xdist workers (0: one process): first the tests that
-# deploy units and may share the machine; then the unit tests next to the tests marked
-# exclusive (a real cron daemon, which would run every other unit's schedule too). Workers
+# Two passes of pytest-xdist workers (TEST_WORKERS=0: one process): first, on E2E_WORKERS,
+# the tests that deploy units and may share the machine; then, on TEST_WORKERS, the unit
+# tests next to the tests marked exclusive (a real cron daemon, which would run every other unit's schedule too). Workers
 # take whole files, longest first (LONGEST_FIRST in tests/conftest.py; xdist's own order,
 # most tests first, would start the cron test last).
-PYTEST = $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=25
+PYTEST = $(VENV)/bin/pytest -q -p no:cacheprovider --durations=25
 XDIST_ORDER = --dist loadfile --no-loadscope-reorder
 test: setup lint
-	$(PYTEST) $(XDIST_ORDER) -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
-	$(PYTEST) $(XDIST_ORDER) -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
+	$(PYTEST) -n $(E2E_WORKERS) $(XDIST_ORDER) -m "not exclusive and not unit" unit_tests tests $(PYTEST_ARGS)
+	$(PYTEST) -n $(TEST_WORKERS) $(XDIST_ORDER) -m "exclusive or unit" unit_tests tests $(PYTEST_ARGS)
 
 # Everything that runs on a unit stays Python 3.8 compatible: on focal the system python3
 # (the cron runner, the NRPE plugin) and the hooks' venv are 3.8.

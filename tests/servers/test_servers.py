@@ -11,10 +11,17 @@ version and backend, the URL shape, options and environment that work.
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 from .duplicity_versions import duplicity_version, unsupported_reason
+
+LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                   "lib")
+if LIB not in sys.path:
+    sys.path.insert(0, LIB)
+import duplicity_process  # noqa: E402  (the charm's lib: its gpg-agent.conf)
 
 PASSPHRASE = "smoke-test-passphrase"
 TIMEOUT = 240
@@ -66,6 +73,9 @@ class Dup:
         self.tmp = tmp_path
         self.home = tmp_path / "home"  # empty HOME: no ~/.ssh, no ~/.duplicity
         self.home.mkdir()
+        # ~/.gnupg with the agent conf the charm writes into its GnuPG homes
+        (self.home / ".gnupg").mkdir(mode=0o700)
+        duplicity_process.write_agent_conf(str(self.home / ".gnupg"))
         (tmp_path / "tempdir").mkdir()
 
     def env(self, extra):
