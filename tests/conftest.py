@@ -11,19 +11,20 @@ from servers.fixtures import *  # loopback sshd, FTP/FTPS, moto S3, Azurite
 # those with more tests first (pytest-xdist's own order).
 LONGEST_FIRST = [
     "tests/e2e/test_schedule.py",  # exclusive: cron minutes
-    "tests/e2e/test_lifecycle.py",  # four duplicity versions; upstream switches (exclusive)
+    "tests/servers/test_servers.py",  # every duplicity version against every server
     "tests/e2e/test_backends.py",
-    "tests/servers/test_servers.py",
     "tests/e2e/test_actions.py",
+    "tests/e2e/test_lifecycle.py",  # four duplicity versions; upstream switches
     "tests/e2e/test_credentials.py",  # secrets and s3 providers: five deployments
-    "tests/e2e/test_secrets.py",
     "tests/e2e/test_backup_relation.py",
-    "tests/e2e/test_compression.py",
+    "tests/e2e/test_secrets.py",
     "tests/e2e/test_faults.py",
-    "tests/e2e/test_failure_reports.py",
     "tests/e2e/test_encryption.py",
+    "tests/e2e/test_failure_reports.py",
+    "tests/e2e/test_compression.py",
     "tests/test_demo.py",
     "tests/e2e/test_restore_safety.py",
+    "tests/test_harness.py",
     "tests/e2e/test_schedule_grammar.py",  # exclusive
     "unit_tests/test_duplicity_helper_real.py",  # real duplicity, every version
     "unit_tests/test_duplicity_config_exclude_paths.py",  # real duplicity, every version
