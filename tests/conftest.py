@@ -14,7 +14,7 @@ LONGEST_FIRST = [
     "tests/servers/test_servers.py",  # every duplicity version against every server
     "tests/e2e/test_backends.py",
     "tests/e2e/test_actions.py",
-    "tests/e2e/test_lifecycle.py",  # four duplicity versions; upstream switches
+    "tests/e2e/test_lifecycle.py",  # four duplicity versions; upstream switches (exclusive)
     "tests/e2e/test_credentials.py",  # secrets and s3 providers: five deployments
     "tests/e2e/test_backup_relation.py",
     "tests/e2e/test_secrets.py",
