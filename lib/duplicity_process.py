@@ -134,11 +134,12 @@ class Process:
 
 
 # gpg takes the S2K count of each symmetric encryption from its agent, which calibrates one
-# when it starts: 1.1-1.4 s of CPU on these machines, paid by every run, as the runner ends
-# the agent after each. OpenPGP caps the count at 65011712, and calibration passes that cap
-# on any current CPU (here 149 million), so the cap written down is the strength calibration
-# gives, without the calibration. (Also the agent's count for keys it holds: only the private
-# key of a restore, in a home deleted afterwards.)
+# when it starts (for ~100 ms of hashing): 1.1-1.4 s on these machines, paid by every run, as
+# the runner ends the agent after each. OpenPGP stores at most 65011712; calibration gives
+# 149 million here, which gpg rounds down to that. So the cap written down is the strength
+# calibration gives on such a CPU, and more than it gives on a slower one, without the
+# calibration. (The agent also uses the count for keys it holds: here only the private key
+# of a restore, in a home deleted afterwards.)
 AGENT_CONF = "s2k-count 65011712\n"
 AGENT_CONF_NAME = "gpg-agent.conf"
 
