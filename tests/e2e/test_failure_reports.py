@@ -181,6 +181,8 @@ def test_a_destination_with_another_source_directory_says_to_run_a_full_backup(
          str(src), "file://{}/{}".format(backups, d.unit_name.replace("/", "-"))],
         env={"PATH": "/usr/bin:/bin", "PASSPHRASE": PASSPHRASE, "HOME": str(tmp_path)},
         capture_output=True, text=True)
+    subprocess.run(["gpgconf", "--homedir", str(tmp_path / ".gnupg"), "--kill", "all"],
+                   capture_output=True)            # the agent its gpg started: not left running
     assert foreign.returncode == 0, foreign.stdout + foreign.stderr
 
     failed = d.action("do-backup")
