@@ -1,4 +1,8 @@
 """Shared pytest configuration for the tests that run the built charm."""
+import pytest
+
+from harness import machinelock
+
 from harness.fixtures import *  # the local Juju agent harness
 from servers.fixtures import *  # loopback sshd, FTP/FTPS, moto S3, Azurite
 
@@ -39,3 +43,17 @@ def pytest_collection_modifyitems(items):
     rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
     order = sorted(files, key=lambda path: (rank.get(path, len(rank)), -len(files[path])))
     items[:] = [item for path in order for item in files[path]]
+
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Hold the machine's test lock (harness/machinelock.py) around each end-to-end test,
+    from its setup to its teardown: shared for the tests that deploy units and may share the
+    machine, alone for those marked ``exclusive``. make test never makes them wait (its
+    passes keep them apart); any other way of running the suite (-n 4, two checkouts at
+    once) waits instead of letting two such tests break each other. Unit tests take none."""
+    if item.get_closest_marker("unit"):
+        return (yield)
+    with machinelock.held(exclusive=item.get_closest_marker("exclusive") is not None):
+        return (yield)

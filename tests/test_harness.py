@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from harness import ActionInvalid, HookFailed, Model, ToolMisuse, toolserver, validate_action_params
+from harness import (ActionInvalid, HookFailed, Model, ToolMisuse, machinelock, toolserver,
+                     validate_action_params)
 
 TINY = {
     'metadata.yaml': """
@@ -425,3 +426,16 @@ def test_the_wheelhouse_requirements_are_every_layers_lines_without_comments(tmp
     assert wheels.wheelhouse_requirements(
         [tmp_path / 'charm'], [tmp_path / 'layers', tmp_path / 'missing']) == \
         ['croniter>=1.3,<8', 'pip', 'setuptools<42']
+
+
+def test_the_machine_lock_is_shared_by_deploying_tests_and_held_alone_by_exclusive_ones(tmp_path):
+    path = str(tmp_path / "lock")
+
+    def others_may(flag):  # another process asks without waiting: flock(1) -n
+        return subprocess.run(["flock", "-n", flag, path, "true"]).returncode == 0
+
+    with machinelock.held(exclusive=False, path=path):
+        assert others_may("--shared") and not others_may("--exclusive")
+    with machinelock.held(exclusive=True, path=path):
+        assert not others_may("--shared") and not others_may("--exclusive")
+    assert others_may("--exclusive")

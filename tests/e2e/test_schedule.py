@@ -24,7 +24,7 @@ PASSPHRASE = "schedule-passphrase-51c9e"
 OK, WARNING, CRITICAL = 0, 1, 2
 
 # cron runs every file in /etc/cron.d and NRPE is one daemon per machine: these tests run
-# after the other end-to-end tests, one after the other on one worker (pytest.ini, Makefile)
+# after the other end-to-end tests, one after the other in one process (pytest.ini, Makefile)
 pytestmark = pytest.mark.exclusive
 
 
