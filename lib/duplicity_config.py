@@ -13,7 +13,8 @@ import duplicity_cron
 import duplicity_helper
 import duplicity_secrets
 from duplicity_secrets import shown
-from duplicity_settings import DEFAULT_RUN_TIMEOUT, DuplicitySettings, Schedule, Settings
+from duplicity_settings import (DEFAULT_RUN_TIMEOUT, MAX_RUN_TIMEOUT, DuplicitySettings, Schedule,
+                                Settings)
 import duplicity_tuning
 
 NAMED_FREQUENCIES = ("hourly", "daily", "weekly", "monthly")
@@ -146,6 +147,7 @@ def _backend_group(config, unit=None):
             problems.append("{} must be a whole number of at least 1, not {}".format(
                 key, shown(value)))
     problems += filter(None, [duplicity_tuning.compression_problem(config.get("compression"))])
+    problems += _run_timeout_problems(config.get("run_timeout"))
     if problems:
         return None, problems
     user = _text(config, "remote_user").strip() or remote.user
@@ -153,7 +155,7 @@ def _backend_group(config, unit=None):
                 user=user if backend in duplicity_secrets.PASSWORD_BACKENDS else "",
                 password=bool(config.get("remote_password")), ca_certificate=bool(ca.strip()),
                 s3_endpoint=endpoint, s3_region=region, volsize=config["volsize"],
-                concurrency=config["concurrency"],
+                concurrency=config["concurrency"], run_timeout=_run_timeout(config),
                 compression=duplicity_tuning.parse_compression(config.get("compression"))), []
 
 
@@ -492,7 +494,7 @@ KEY_GROUPS = OrderedDict([
     ("backend", ("backend", "remote_backup_url", "remote_user", "remote_password",
                  "aws_access_key_id", "aws_secret_access_key", "azure_connection_string",
                  "s3_endpoint_url", "s3_region_name", "ca_certificate", "volsize",
-                 "concurrency", "compression")),
+                 "concurrency", "compression", "run_timeout")),
     ("ssh", ("private_ssh_key", "known_host_key")),
     ("encryption", ("encryption_passphrase", "gpg_public_key", "disable_encryption")),
     ("schedule", ("backup_frequency", "deletion_frequency", "retention_period",
@@ -620,10 +622,21 @@ def _packages_group(config):
     return None, validate_sources_packages(config)
 
 
+def _run_timeout_problems(value):
+    if value is None:   # not in the config (older charm revisions' configs): the default
+        return []
+    if not isinstance(value, int) or isinstance(value, bool):
+        return ["run_timeout must be a whole number of seconds, not {}".format(shown(value))]
+    if value > MAX_RUN_TIMEOUT:
+        return ["run_timeout must be at most {} seconds (21 days), not {}".format(
+            MAX_RUN_TIMEOUT, shown(value))]
+    return []
+
+
 def _run_timeout(config):
+    """run_timeout, valid (_run_timeout_problems): 0 or less, or none, is the default."""
     value = config.get("run_timeout")
-    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-    return value if ok else DEFAULT_RUN_TIMEOUT
+    return value if value is not None and value > 0 else DEFAULT_RUN_TIMEOUT
 
 
 def _ca_pem(config):
@@ -652,7 +665,7 @@ def _settings_of(cls, config, parsed):
         parsed[group][0] for group in ("backend", "ssh", "encryption", "schedule", "sources"))
     duplicity = None
     if backend is not None:
-        extra = dict(encryption=encryption or "", run_timeout=_run_timeout(config),
+        extra = dict(encryption=encryption or "",
                      ssh_key=bool(_text(config, "private_ssh_key").strip()),
                      passphrase=bool(config.get("encryption_passphrase")))
         if schedule is not None:

@@ -20,6 +20,9 @@ from dataclasses import asdict, dataclass
 from duplicity_helper import Remote
 
 DEFAULT_RUN_TIMEOUT = 86400  # run_timeout's default: a duplicity run's deadline, seconds
+# run_timeout's largest value: 21 days. The runner waits for duplicity with
+# Popen.communicate(timeout), which overflows past 2147483 s (poll's milliseconds in a C int).
+MAX_RUN_TIMEOUT = 21 * 86400
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,19 @@ def test_volsize_and_concurrency_must_be_whole_numbers_of_at_least_one(key, valu
     assert_names(dc.validate_backend(config('file', **{key: value})), key)
 
 
+@pytest.mark.parametrize('value, deadline', [(None, 86400), (0, 86400), (-5, 86400), (1, 1),
+                                             (3600, 3600), (1814400, 1814400)])
+def test_run_timeout_up_to_21_days_is_the_deadline_and_0_or_less_the_default(value, deadline):
+    settings, problems = Settings.parse(config('file', run_timeout=value))
+    assert not any(problems.values()), problems
+    assert settings.duplicity.run_timeout == deadline
+
+
+@pytest.mark.parametrize('value', [1814401, 2 ** 31, 10 ** 20, '3600', 1.5, True])
+def test_run_timeout_past_21_days_or_not_a_whole_number_blocks_naming_it(value):
+    assert_names(dc.validate_backend(config('file', run_timeout=value)), 'run_timeout')
+
+
 # ----------------------------------------------------------------------------- ssh
 
 @pytest.mark.parametrize('backend', ['file', 'ftp', 'ftps', 's3', 'azure'])

@@ -7,6 +7,7 @@ import tempfile
 import pytest
 
 import duplicity_process as dp
+from duplicity_settings import MAX_RUN_TIMEOUT
 
 ENV = {'PATH': '/usr/bin:/bin', 'LANG': 'C.UTF-8'}
 
@@ -71,3 +72,9 @@ def test_a_key_home_holds_the_conf_and_the_imported_key_and_is_gone_afterwards(t
         assert os.listdir(state) == []
     finally:
         shutil.rmtree(state, ignore_errors=True)
+
+
+def test_a_run_with_the_longest_deadline_run_timeout_accepts_runs_to_its_end():
+    """communicate(timeout) overflows past 2147483 s: the longest run_timeout stays below."""
+    result = dp.run_with_deadline(['sh', '-c', 'echo ran'], ENV, MAX_RUN_TIMEOUT)
+    assert result == dp.Result(0, 'ran\n', False)

@@ -85,6 +85,12 @@ def test_a_passphrase_encrypts_volumes_symmetrically_with_aes256(deploy, tmp_pat
     packets = list_gpg_packets(first_volume(target, slug, ".gpg"), PASSPHRASE)
     assert ":symkey enc packet: version 4, cipher 9," in packets, packets  # 9 = AES256
     assert "count 65011712 (255)" in packets, packets   # OpenPGP's highest S2K count
+    # ... because the unit's gpg-agent is told so (a fresh agent would calibrate it, 1-2 s
+    # a run, to the same cap on a fast CPU and lower on a slow one)
+    conf = "/var/lib/charm-duplicity/{}/secrets/gnupg/gpg-agent.conf".format(slug)
+    with open(conf) as f:
+        assert f.read() == "s2k-count 65011712\n"
+    assert os.stat(conf).st_mode & 0o777 == 0o600
     assert ":pubkey enc packet:" not in packets
 
     restored = tmp_path / "restored"

@@ -2,7 +2,8 @@
 
 One deployment (file backend, duplicity 3.x) gets, one hook each: a remote_user with a space,
 a URL whose password contains '/', a private key pasted into known_host_key, every string
-key at once set to a huge value, and a principal publishing a 300 KB fileset. Every hook
+key at once set to a huge value, a run_timeout past what the runner can wait for (the
+longest it accepts then backs up as usual), and a principal publishing a 300 KB fileset. Every hook
 exits 0 (the harness raises HookFailed otherwise), the unit is blocked with a short one-line
 message naming the key or relation, and nothing of the password, the pasted key or a marker
 planted in every key appears anywhere the harness captured (hook tool calls, juju-log,
@@ -17,6 +18,7 @@ import subprocess
 from .helpers import make_tree
 
 VERSION = "dup3"
+MAX_RUN_TIMEOUT = 21 * 86400  # config.yaml: run_timeout is at most 1814400
 PASSPHRASE = "validation-passphrase-4d2c7"
 SLASH_PASSWORD = "Pq8/Zt3:w@Kd5"
 MARKER = "Mv6Marker"
@@ -89,6 +91,11 @@ def test_hostile_config_and_relation_data_block_with_short_messages_and_no_faile
          lambda: d.configure(**{key: "x" * 5000 + "\n" + MARKER for key in strings}), "backend")
     d.configure(**dict({key: options[key].get("default") for key in strings}, **valid))
     assert d.unit.status[0] == "active", d.unit.status
+    step("a run_timeout longer than the runner can wait for blocks now, not every run later",
+         lambda: d.configure(run_timeout=10 ** 10), "run_timeout")
+    d.configure(run_timeout=MAX_RUN_TIMEOUT)  # the longest accepted: a backup runs as usual
+    assert d.unit.status[0] == "active", d.unit.status
+    assert d.ok("do-backup")["backup-type"] == "full"
     step("a principal publishing a 300 KB fileset",
          lambda: d.declare(fileset="/" + "x" * 300000), "backup:", "fileset")
 
