@@ -124,6 +124,7 @@ def remove(path):
 def ensure_dirs(paths):
     for path, mode in ((os.path.dirname(paths.state_dir), 0o755), (paths.state_dir, 0o700),
                        (paths.secrets_dir, 0o700), (paths.gnupg_home, 0o700),
+                       (paths.ssh_home, 0o700),
                        (paths.restore_dir, 0o700),
                        (os.path.dirname(paths.cache_dir), 0o755), (paths.cache_dir, 0o700),
                        (paths.archive_dir, 0o700), (paths.temp_dir, 0o700),
@@ -132,6 +133,10 @@ def ensure_dirs(paths):
         os.chmod(path, mode)
     write_atomic(os.path.join(paths.gnupg_home, duplicity_process.AGENT_CONF_NAME),
                  duplicity_process.AGENT_CONF)
+    dot_ssh = os.path.join(paths.ssh_home, ".ssh")  # ~/.ssh of duplicity_helper.home_dir
+    if not os.path.islink(dot_ssh):
+        remove(dot_ssh)
+        os.symlink(os.path.relpath(paths.ssh_dir, paths.ssh_home), dot_ssh)
     if not os.path.exists(paths.log_file):
         os.close(os.open(paths.log_file, os.O_WRONLY | os.O_CREAT, 0o600))
 
@@ -200,6 +205,17 @@ def detect_duplicity(known=None):
                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120)
     version = duplicity_helper.parse_version(out.stdout.decode(errors="replace"))
     return path, version, {"stamp": stamp, "version": list(version)}
+
+
+def installed_version():
+    """The installed duplicity's version (detect_duplicity, cached in unitdata), or None
+    before it is installed or when it cannot run (configure reports why)."""
+    try:
+        _, version, record = detect_duplicity(_kv().get(KV_BINARY))
+    except (ValueError, OSError, subprocess.SubprocessError):
+        return None
+    _kv().set(KV_BINARY, record)
+    return version
 
 
 # ---------------------------------------------------------------- secrets
@@ -534,9 +550,11 @@ def parse(config, endpoint):
     """(Settings, problems by group, hooks) of config and the backup relation, parsed once
     per hook whatever the number of handlers that ask."""
     declared, problems, hooks = relation_spec(endpoint)
-    key = json.dumps([dict(config), declared, problems], sort_keys=True, default=str)
+    version = installed_version()
+    key = json.dumps([dict(config), declared, problems, version], sort_keys=True, default=str)
     if key not in _PARSED:
-        _PARSED[key] = Settings.parse(config, declared, problems, unit=hookenv.local_unit())
+        _PARSED[key] = Settings.parse(config, declared, problems, unit=hookenv.local_unit(),
+                                      version=version)
     settings, results = _PARSED[key]
     return settings, results, hooks
 

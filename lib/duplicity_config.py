@@ -679,12 +679,14 @@ def _settings_of(cls, config, parsed):
                **(sources or {}))
 
 
-def parse_settings(cls, config, relation_paths=(), relation_problems=(), unit=None):
+def parse_settings(cls, config, relation_paths=(), relation_problems=(), unit=None,
+                   version=None):
     """(Settings, problems by group): Settings.parse's work (see duplicity_settings).
 
     When the groups the builders read are valid, the builders are dry-run (see dry_run) and
     their errors are filed under the group of the key they name, unless that group already
-    reports a problem naming the key.
+    reports a problem naming the key. With ``version`` (the installed duplicity's), what it
+    cannot do is filed the same way (duplicity_helper.version_problems).
     """
     parsed = _parse_groups(config, relation_paths, relation_problems, unit)
     results = OrderedDict((group, list(problems)) for group, (_, problems) in parsed.items())
@@ -700,6 +702,9 @@ def parse_settings(cls, config, relation_paths=(), relation_problems=(), unit=No
             key = _group_of(problem)[1]
             if not any(key in known for known in results[group]):
                 results[group].append(problem)
+    if version and settings.duplicity is not None:
+        for problem in duplicity_helper.version_problems(settings.duplicity, version):
+            results[_group_of(problem)[0] or "backend"].append(problem)
     return settings, results
 
 

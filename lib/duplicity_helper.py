@@ -869,7 +869,42 @@ def merge_env(base_env, variables, gnupg_home=''):
     return env
 
 
-def run_env(settings, base_env, variables, gnupg_home=''):
+# Before 0.8.20, duplicity's paramiko backend (sftp, scp) ignores -oUserKnownHostsFile= and
+# reads host keys from ~/.ssh/known_hosts (and /etc/ssh/ssh_known_hosts) only.
+USER_KNOWN_HOSTS_OPTION_SINCE = (0, 8, 20)
+
+
+# What duplicity gained after focal's 0.8.11: (config key, what, its option, first version).
+S3_OPTIONS_SINCE = (
+    ('s3_endpoint_url', "an S3 endpoint other than AWS's (s3_endpoint_url or the host in "
+                        "remote_backup_url)", '--s3-endpoint-url', (0, 8, 15)),
+    ('s3_region_name', 's3_region_name', '--s3-region-name', (0, 8, 15)),
+)
+
+
+def version_problems(settings, version):
+    """What the installed duplicity (``version``) cannot do of these settings, each naming
+    its config key: every run would fail on an option it does not know."""
+    if settings.backend != 's3':
+        return []
+    values = {'s3_endpoint_url': settings.s3_endpoint, 's3_region_name': settings.s3_region}
+    return ['{}: {} needs duplicity {} or later ({}); this unit has {}'.format(
+        key, what, '.'.join(map(str, since)), option, '.'.join(map(str, version)))
+        for key, what, option, since in S3_OPTIONS_SINCE
+        if values[key] and _v(version) < since]
+
+
+def home_dir(settings, ctx):
+    """HOME of one duplicity run, or '' for the runner's own (/root): for sftp and scp
+    before 0.8.20, paths.ssh_home, whose ~/.ssh/known_hosts is the unit's known_hosts
+    (duplicity_charm.ensure_dirs links ~/.ssh to paths.ssh_dir)."""
+    if (settings.remote.backend in ('sftp', 'scp')
+            and _v(ctx.version) < USER_KNOWN_HOSTS_OPTION_SINCE):
+        return ctx.paths.ssh_home
+    return ''
+
+
+def run_env(settings, base_env, variables, gnupg_home='', home=''):
     """The environment of one duplicity run: merge_env, with PASSPHRASE empty where the
     passphrase can only do harm. Encrypting to a public key, the passphrase is for a private
     key (private-key-file, a GnuPG home of its own); with it set and the unit's
@@ -877,6 +912,8 @@ def run_env(settings, base_env, variables, gnupg_home=''):
     incremental and fail ("No secret key"). Empty, not unset: without PASSPHRASE a restore
     there prompts for one instead of failing to decrypt."""
     env = merge_env(base_env, variables, gnupg_home)
+    if home:
+        env['HOME'] = home
     if settings.encryption == 'public-key' and not gnupg_home:
         for name in SECRET_ENV['encryption_passphrase']:
             env[name] = ''
@@ -886,7 +923,7 @@ def run_env(settings, base_env, variables, gnupg_home=''):
 def build_env(settings, secrets, ctx, base_env):
     """The child environment for duplicity: base_env (scrubbed) + secrets and settings."""
     return run_env(settings, base_env, env_vars(settings, secrets, ctx.paths, ctx.gnupg_home),
-                   ctx.gnupg_home)
+                   ctx.gnupg_home, home_dir(settings, ctx))
 
 
 # --------------------------------------------------------------------------- secret files

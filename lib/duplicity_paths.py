@@ -30,6 +30,7 @@ class UnitPaths:
     ssh_dir: str
     ssh_key: str
     known_hosts: str
+    ssh_home: str      # HOME of sftp/scp runs before duplicity 0.8.20; its .ssh is ssh_dir
     gnupg_home: str
     ca_file: str
     spec_file: str
@@ -67,6 +68,7 @@ class UnitPaths:
             ssh_dir=ssh,
             ssh_key=os.path.join(ssh, "id_key"),
             known_hosts=os.path.join(ssh, "known_hosts"),
+            ssh_home=os.path.join(secrets, "home"),
             gnupg_home=os.path.join(secrets, "gnupg"),
             ca_file=os.path.join(secrets, "ca.pem"),
             spec_file=os.path.join(state, "spec.json"),

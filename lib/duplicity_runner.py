@@ -159,9 +159,9 @@ class Runner:
         return duplicity_helper.build_argv(operation, self.settings, ctx, **params)
 
     def env(self, ctx):
-        """duplicity's environment: the base, the secrets, the GnuPG home."""
+        """duplicity's environment: the base, the secrets, the GnuPG home, the HOME."""
         return duplicity_helper.run_env(self.settings, self.base_env(), self.secret_env,
-                                        ctx.gnupg_home)
+                                        ctx.gnupg_home, duplicity_helper.home_dir(self.settings, ctx))
 
     def duplicity(self, operation, ctx, timeout=None, **params):
         """Run duplicity; return (returncode, output, machine_log).

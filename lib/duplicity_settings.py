@@ -83,9 +83,10 @@ class Settings:
         return self.duplicity is not None and self.duplicity.remote.uses_ssh
 
     @classmethod
-    def parse(cls, config, declared_paths=(), relation_problems=(), unit=None):
+    def parse(cls, config, declared_paths=(), relation_problems=(), unit=None, version=None):
         """(Settings, problems): problems is an OrderedDict group -> messages, every group
-        present (empty: valid), each message naming its key (duplicity_config's rules)."""
+        present (empty: valid), each message naming its key (duplicity_config's rules).
+        ``version``: the installed duplicity's, when known; what it cannot do is a problem."""
         import duplicity_config  # the rules; imported here so the runner never loads them
         return duplicity_config.parse_settings(cls, config, declared_paths, relation_problems,
-                                               unit)
+                                               unit, version)

@@ -475,3 +475,20 @@ def test_the_units_gnupg_home_gets_the_fixed_s2k_count_root_only_and_keeps_it(sh
     before = os.stat(conf).st_mtime_ns
     charm.ensure_dirs(paths)                      # every hook: unchanged, not rewritten
     assert os.stat(conf).st_mtime_ns == before
+
+
+def test_the_ssh_home_s_dot_ssh_is_the_units_ssh_dir_whatever_was_there(short_root):
+    from duplicity_paths import UnitPaths
+    paths = UnitPaths.for_unit('duplicity/0', root=short_root)
+    os.makedirs(os.path.join(paths.ssh_home, '.ssh'))          # not a link: replaced
+    open(os.path.join(paths.ssh_home, '.ssh', 'known_hosts'), 'w').close()
+    charm.ensure_dirs(paths)
+    os.makedirs(paths.ssh_dir)
+    with open(paths.known_hosts, 'w') as f:
+        f.write('[127.0.0.1]:2222 ssh-ed25519 AAAA\n')
+    dot_ssh = os.path.join(paths.ssh_home, '.ssh')
+    assert os.readlink(dot_ssh) == '../ssh'
+    assert open(os.path.join(dot_ssh, 'known_hosts')).read() == open(paths.known_hosts).read()
+    assert os.stat(paths.ssh_home).st_mode & 0o777 == 0o700
+    charm.ensure_dirs(paths)                      # every hook: the link stays
+    assert os.readlink(dot_ssh) == '../ssh'

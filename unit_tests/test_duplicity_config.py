@@ -230,6 +230,27 @@ def test_run_timeout_past_21_days_or_not_a_whole_number_blocks_naming_it(value):
     assert_names(dc.validate_backend(config('file', run_timeout=value)), 'run_timeout')
 
 
+FOCAL, BEFORE_S3_OPTIONS, S3_OPTIONS = (0, 8, 11, 1612), (0, 8, 14), (0, 8, 15)
+
+
+@pytest.mark.parametrize('extra, version, keys', [
+    ({'s3_endpoint_url': 'http://127.0.0.1:9000'}, FOCAL, ['s3_endpoint_url']),
+    ({'remote_backup_url': 's3://minio.example.com/bucket-1'}, FOCAL, ['s3_endpoint_url']),
+    ({'s3_region_name': 'eu-west-1'}, BEFORE_S3_OPTIONS, ['s3_region_name']),
+    ({'s3_endpoint_url': 'https://rgw.example.com', 's3_region_name': 'default'}, FOCAL,
+     ['s3_endpoint_url', 's3_region_name']),
+    ({'s3_endpoint_url': 'https://rgw.example.com', 's3_region_name': 'default'}, S3_OPTIONS, []),
+    ({}, FOCAL, []),                      # AWS's own endpoint, no region: 0.8.11 can
+    ({'s3_endpoint_url': 'https://rgw.example.com'}, None, []),  # not installed yet: unknown
+])
+def test_s3_options_the_installed_duplicity_lacks_block_naming_their_key(extra, version, keys):
+    _, problems = Settings.parse(config('s3', **extra), version=version)
+    found = [p for group in problems.values() for p in group]
+    assert [p.split(':', 1)[0] for p in found] == keys, found
+    assert all(p in problems['backend'] for p in found)
+    assert all('0.8.15' in p and '0.8.11.1612' in p for p in found if version == FOCAL)
+
+
 # ----------------------------------------------------------------------------- ssh
 
 @pytest.mark.parametrize('backend', ['file', 'ftp', 'ftps', 's3', 'azure'])

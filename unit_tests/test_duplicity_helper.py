@@ -1,5 +1,6 @@
 """Pure tests of lib/duplicity_helper.py: argv, child env and secret files per config."""
 import base64
+import os
 import itertools
 import shlex
 
@@ -848,6 +849,22 @@ def test_build_env_keeps_the_base_and_drops_inherited_credentials():
         assert key not in env
     assert env['GNUPGHOME'] == PATHS.gnupg_home
     assert BASE_ENV['PASSPHRASE'] == 'stale'  # the caller's dict is untouched
+
+
+@pytest.mark.parametrize('backend, version, home', [
+    ('sftp', (0, 8, 11, 1612), PATHS.ssh_home),   # focal: paramiko reads ~/.ssh/known_hosts
+    ('scp', (0, 8, 19), PATHS.ssh_home),
+    ('sftp', (0, 8, 20), '/root'),                # reads -oUserKnownHostsFile= from here on
+    ('scp', (0, 8, 22), '/root'),
+    ('sftp', (3, 2, 1), '/root'),
+    ('rsync', (0, 8, 11, 1612), '/root'),         # OpenSSH reads the option itself
+    ('ftps', (0, 8, 11, 1612), '/root'),
+])
+def test_sftp_and_scp_before_0_8_20_run_with_the_home_whose_known_hosts_is_the_units(
+        backend, version, home):
+    env = env_of(make_config(backend), make_ctx(version), BASE_ENV)
+    assert env['HOME'] == home
+    assert PATHS.ssh_home == os.path.join(PATHS.secrets_dir, 'home')
 
 
 def test_passphrase_mode_passes_the_passphrase_in_the_environment():

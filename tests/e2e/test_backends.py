@@ -10,7 +10,8 @@ runs through a wrapper that records its argv, so each test also shows that no se
 ever on a command line.
 
 The full matrix runs on duplicity 3.x; sftp and s3 also run on 2.1.x and 0.8.x, whose S3
-scheme (boto3+s3://) and SSH handling differ.
+scheme (boto3+s3://) and SSH handling differ, and sftp on focal's 0.8.11 (its host keys come
+from ~/.ssh/known_hosts only).
 """
 
 import base64
@@ -164,6 +165,52 @@ def test_sftp_refuses_a_host_whose_key_is_not_the_known_host_key(deploy, tmp_pat
     assert files_under(ssh_server.remote_dir) == []
     assert os.listdir(ssh_server.remote_dir) == []
     assert d.unit.status[0] != "error"
+
+
+def test_sftp_on_focals_duplicity_trusts_the_known_host_key_alone(deploy, tmp_path, ssh_server):
+    """0.8.11's paramiko backend ignores -oUserKnownHostsFile= and reads ~/.ssh/known_hosts:
+    the charm runs it with a HOME whose ~/.ssh/known_hosts is the unit's. The right
+    known_host_key backs up, changes, lists and restores; a wrong one is then refused with
+    the stored backups untouched; root's own ~/.ssh/known_hosts is neither read nor written.
+    An S3 endpoint, which 0.8.11 cannot use, then blocks the unit naming s3_endpoint_url."""
+    root_known_hosts = os.path.expanduser("~root/.ssh/known_hosts")
+    before = open(root_known_hosts, "rb").read() if os.path.exists(root_known_hosts) else None
+    url = "127.0.0.1:{}/{}".format(ssh_server.port, ssh_server.remote_dir)
+    d = deploy_recorded(deploy, tmp_path, "dup0811")
+    backup_change_incremental_restore(d, tmp_path, backend="sftp", remote_backup_url=url,
+                                      **ssh_config(ssh_server, "ed25519"))
+    assert accepted_logins(ssh_server) == {"publickey ED25519"}
+    stored = {name: os.stat(os.path.join(ssh_server.remote_dir, name)).st_mtime_ns
+              for name in files_under(ssh_server.remote_dir)}
+    assert stored
+
+    other = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-f", str(other)], check=True)
+    d.configure(known_host_key="[127.0.0.1]:{} {}".format(
+        ssh_server.port, " ".join(open(str(other) + ".pub").read().split()[:2])))
+    result = d.action("do-backup")
+    assert result.status == "failed"
+    assert "host key verification failed" in result.message.lower(), result.message
+    assert {name: os.stat(os.path.join(ssh_server.remote_dir, name)).st_mtime_ns
+            for name in files_under(ssh_server.remote_dir)} == stored
+    after = open(root_known_hosts, "rb").read() if os.path.exists(root_known_hosts) else None
+    assert after == before
+
+    # an S3 endpoint other than AWS's needs --s3-endpoint-url (0.8.15): blocked at once,
+    # naming the key, rather than every backup failing on an unknown option
+    spec = "/var/lib/charm-duplicity/{}/spec.json".format(d.unit_name.replace("/", "-"))
+    assert os.path.exists(spec)
+    d.configure(backend="s3", remote_backup_url="s3:///bucket/focal",
+                s3_endpoint_url="http://127.0.0.1:9", aws_access_key_id="AKIAFOCAL",
+                aws_secret_access_key="focal-secret-3e1")
+    state, message = d.unit.status
+    assert state == "blocked" and message.startswith("s3_endpoint_url: "), (state, message)
+    assert "duplicity 0.8.15 or later" in message and "0.8.11" in message, message
+    assert not os.path.exists(spec)  # nothing runs from the settings before
+    assert sorted(files_under(ssh_server.remote_dir)) == sorted(stored)
+    d.recorder.assert_no_secret(PASSPHRASE, "focal-secret-3e1", *[
+        line for line in ssh_server.private_keys["ed25519"].decode().splitlines()
+        if not line.startswith("-----")])
 
 
 def test_rsync_over_ssh_creates_the_missing_remote_directory(deploy, tmp_path, ssh_server):
