@@ -82,8 +82,8 @@ unit: $(VENV)/.done
 # then the tests marked exclusive (a real cron daemon runs every unit's schedule, NRPE is one
 # daemon per machine) in one process, one after the other, while the unit tests run beside
 # them on TEST_WORKERS workers. (xdist cannot keep tests of several files on one worker:
-# loadgroup does nothing with pytest 9.2, pytest-xdist issue #1386; tests/conftest.py refuses
-# exclusive tests on more than one worker.) Workers take whole files, longest first
+# loadgroup does nothing with pytest 9.2, pytest-xdist issue #1386; in any other run the
+# machine's test lock in tests/conftest.py keeps them apart.) Workers take whole files, longest first
 # (LONGEST_FIRST in tests/conftest.py; xdist's own order, most tests first, would start a
 # long file last).
 PYTEST = $(VENV)/bin/pytest -q -p no:cacheprovider --durations=25

@@ -45,7 +45,6 @@ def pytest_collection_modifyitems(items):
     items[:] = [item for path in order for item in files[path]]
 
 
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     """Hold the machine's test lock (harness/machinelock.py) around each end-to-end test,
