@@ -207,15 +207,25 @@ def detect_duplicity(known=None):
     return path, version, {"stamp": stamp, "version": list(version)}
 
 
-def installed_version():
-    """The installed duplicity's version (detect_duplicity, cached in unitdata), or None
-    before it is installed or when it cannot run (configure reports why)."""
-    try:
-        _, version, record = detect_duplicity(_kv().get(KV_BINARY))
-    except (ValueError, OSError, subprocess.SubprocessError):
-        return None
+# What detect_duplicity raises when duplicity is missing or cannot run.
+DETECT_ERRORS = (ValueError, OSError, subprocess.SubprocessError)
+
+
+def installed_duplicity():
+    """(path, version) of the installed duplicity: detect_duplicity, its record cached in
+    unitdata (the version is asked once per binary). Raises DETECT_ERRORS."""
+    path, version, record = detect_duplicity(_kv().get(KV_BINARY))
     _kv().set(KV_BINARY, record)
-    return version
+    return path, version
+
+
+def installed_version():
+    """The installed duplicity's version, or None before it is installed or when it cannot
+    run (configure reports why)."""
+    try:
+        return installed_duplicity()[1]
+    except DETECT_ERRORS:
+        return None
 
 
 # ---------------------------------------------------------------- secrets
@@ -773,9 +783,8 @@ def configure(config, endpoint):
     if any(results.values()):  # a flag set before this hook's config changed
         return False
     try:
-        duplicity, version, record = detect_duplicity(_kv().get(KV_BINARY))
-        _kv().set(KV_BINARY, record)
-    except (ValueError, OSError, subprocess.SubprocessError) as err:
+        duplicity, version = installed_duplicity()
+    except DETECT_ERRORS as err:
         set_runtime_problems("duplicity", ["cannot run duplicity: {}".format(err)])
         return False
     set_runtime_problems("duplicity", [])

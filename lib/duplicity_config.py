@@ -84,7 +84,7 @@ def _credential_problems(config, backend):
             # duplicity hands it to lftp inside open -u 'user,password' in a script
             problems.append("remote_password contains a single quote or a control character, "
                             "which the {} backend (lftp) cannot carry".format(backend))
-    if backend in ("sftp", "scp") and not config.get("remote_user"):
+    if backend in duplicity_helper.PARAMIKO_BACKENDS and not config.get("remote_user"):
         problems.append("remote_user is not set: the {} backend needs it".format(backend))
     user = _text(config, "remote_user").strip()
     if user and backend in duplicity_secrets.PASSWORD_BACKENDS:

@@ -41,7 +41,9 @@ OPERATIONS = ('backup', 'collection-status', 'list-current-files', 'restore', 'v
               'cleanup')
 BACKENDS = ('file', 'sftp', 'scp', 'rsync', 'ftp', 'ftps', 's3', 'azure')
 
-SSH_BACKENDS = ('sftp', 'scp', 'rsync')
+# duplicity reaches these through its paramiko backend (rsync over SSH runs OpenSSH)
+PARAMIKO_BACKENDS = ('sftp', 'scp')
+SSH_BACKENDS = PARAMIKO_BACKENDS + ('rsync',)
 DESTRUCTIVE = ('remove-older-than', 'remove-all-but-n-full', 'remove-all-inc-of-but-n-full',
                'cleanup')
 # Operations that take file selection options (2.x rejects them elsewhere).
@@ -148,7 +150,7 @@ class Remote:
 
     @property
     def uses_ssh(self):
-        return self.backend in ('sftp', 'scp') or (self.backend == 'rsync' and not self.module)
+        return self.backend in PARAMIKO_BACKENDS or (self.backend == 'rsync' and not self.module)
 
 
 @dataclass(frozen=True)
@@ -898,7 +900,7 @@ def home_dir(settings, ctx):
     """HOME of one duplicity run, or '' for the runner's own (/root): for sftp and scp
     before 0.8.20, paths.ssh_home, whose ~/.ssh/known_hosts is the unit's known_hosts
     (duplicity_charm.ensure_dirs links ~/.ssh to paths.ssh_dir)."""
-    if (settings.remote.backend in ('sftp', 'scp')
+    if (settings.remote.backend in PARAMIKO_BACKENDS
             and _v(ctx.version) < USER_KNOWN_HOSTS_OPTION_SINCE):
         return ctx.paths.ssh_home
     return ''
@@ -999,7 +1001,7 @@ def decode_private_key(value, backend=''):
     if label not in PRIVATE_KEY_LABELS:
         raise ValueError('private_ssh_key: the decoded value is a {} block, not an SSH private key '
                          '(OpenSSH or PEM: {})'.format(label, ', '.join(PRIVATE_KEY_LABELS)))
-    if label == 'PRIVATE KEY' and backend in ('sftp', 'scp'):
+    if label == 'PRIVATE KEY' and backend in PARAMIKO_BACKENDS:
         raise ValueError('private_ssh_key: a PKCS#8 key (BEGIN PRIVATE KEY), which the {} '
                          "backend (paramiko) cannot read; convert it: ssh-keygen -p -N '' -f "
                          'KEYFILE rewrites it in OpenSSH format'.format(backend))

@@ -439,3 +439,24 @@ def test_the_machine_lock_is_shared_by_deploying_tests_and_held_alone_by_exclusi
     with machinelock.held(exclusive=True, path=path):
         assert not others_may("--shared") and not others_may("--exclusive")
     assert others_may("--exclusive")
+
+
+def machine_lock_modes_held_here():
+    """The modes ("READ": shared, "WRITE": alone) in which this process holds the machine's
+    test lock, from /proc/locks (lines "N: FLOCK ADVISORY WRITE <pid> <maj>:<min>:<inode> ...";
+    a waiter's line has "->" after "N:")."""
+    st = os.stat(machinelock.PATH)
+    file_id = "{:02x}:{:02x}:{}".format(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    with open("/proc/locks") as f:
+        return {fields[3] for fields in (line.split() for line in f)
+                if fields[1] == "FLOCK" and fields[4] == str(os.getpid())
+                and fields[5] == file_id}
+
+
+def test_an_end_to_end_test_holds_the_machine_lock_shared_while_it_runs():
+    assert machine_lock_modes_held_here() == {"READ"}
+
+
+@pytest.mark.exclusive
+def test_an_exclusive_test_holds_the_machine_lock_alone_while_it_runs():
+    assert machine_lock_modes_held_here() == {"WRITE"}

@@ -7,6 +7,7 @@ backup, collection-status, list-current-files, restore of one path and of everyt
 verify --compare-data, the remove-* commands and cleanup, all with argv and env exactly as
 built. Skipped when a binary is absent or gpg is missing. Takes ~10 s per case.
 """
+import contextlib
 import filecmp
 import os
 import shutil
@@ -66,7 +67,7 @@ def scratch():
     yield base
     for dirpath, dirnames, _ in os.walk(base):  # end the gpg-agents gpg left running
         for name in dirnames:
-            if name in ('gnupg', 'tmp-gnupg'):
+            if name == 'gnupg':
                 subprocess.run(['gpgconf', '--homedir', os.path.join(dirpath, name), '--kill', 'all'],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shutil.rmtree(base, ignore_errors=True)
@@ -86,9 +87,17 @@ def installed(version_id, base):
     return binary, version, paths
 
 
+@pytest.fixture
+def on_exit(scratch):
+    """An ExitStack closed at teardown, before scratch's directory goes."""
+    with contextlib.ExitStack() as stack:
+        yield stack
+
+
 @pytest.mark.parametrize('mode', ['passphrase', 'public-key', 'disabled'])
 @pytest.mark.parametrize('version_id', sorted(BINARIES))
-def test_real_duplicity_backs_up_restores_and_verifies_with_built_argv(version_id, mode, scratch):
+def test_real_duplicity_backs_up_restores_and_verifies_with_built_argv(version_id, mode, scratch,
+                                                                       on_exit):
     base = scratch
     binary, version, paths = installed(version_id, base)
     data = os.path.join(base, 'data')
@@ -127,13 +136,14 @@ def test_real_duplicity_backs_up_restores_and_verifies_with_built_argv(version_i
     assert 'Full' in status and 'Incremental' in status
     assert os.path.getsize(ctx.log_file) > 0
 
-    # restore side: public-key backups need the private key in a temporary GnuPG home
+    # restore side: public-key backups need the private key in a temporary GnuPG home,
+    # made as the restore action makes it
     rctx, renv = ctx, env
     if mode == 'public-key':
-        tmphome = os.path.join(base, 'tmp-gnupg')      # what duplicity_process.key_home makes
-        os.makedirs(tmphome, mode=0o700)
-        duplicity_process.write_agent_conf(tmphome)
-        gpg(tmphome, '--import', input=sec)
+        key_file = os.path.join(base, 'private.asc')
+        with open(key_file, 'w') as f:
+            f.write(sec)
+        tmphome = on_exit.enter_context(duplicity_process.key_home(key_file, paths.state_dir))
         rctx = h.Context(unit='duplicity/0', paths=paths, version=version, duplicity=binary,
                          encrypt_key=fpr, gnupg_home=tmphome, includes=ctx.includes,
                          excludes=ctx.excludes)
