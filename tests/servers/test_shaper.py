@@ -84,6 +84,19 @@ def test_every_round_trip_through_the_proxy_takes_at_least_twice_the_one_way_del
     assert proxy.settings["rtt_ms"] == 2 * DELAY_MS
 
 
+def counted(proxy, size, within=5):
+    """proxy.stats() once both directions have counted ``size`` bytes, or after ``within``
+    seconds: a writer thread counts a chunk just after sending it, so the client may have
+    read the last chunk before it is counted."""
+    deadline = time.monotonic() + within
+    while True:
+        stats = proxy.stats()
+        if (min(stats["up"]["bytes"], stats["down"]["bytes"]) >= size
+                or time.monotonic() > deadline):
+            return stats
+        time.sleep(0.01)
+
+
 def test_bytes_come_back_through_the_proxy_unchanged(echo_server):
     payload = os.urandom(SIZE // 2)
     with ShapingProxy(target_port=echo_server, delay_ms=1, rate_mbit=0) as proxy:
@@ -92,7 +105,7 @@ def test_bytes_come_back_through_the_proxy_unchanged(echo_server):
             sender.start()
             echoed = recv_exactly(s, len(payload))
             sender.join()
-        stats = proxy.stats()
+        stats = counted(proxy, len(payload))
     assert hashlib.sha256(echoed).digest() == hashlib.sha256(payload).digest()
     assert stats["up"]["bytes"] == stats["down"]["bytes"] == len(payload)
 
